@@ -1,0 +1,9 @@
+from .freeze_last_layer_hook import FreezeLastLayerHook
+from .non_finite_loss_hook import NonFiniteLossHook
+from .per_parameter_grad_clip_hook import PerParameterGradClipHook
+from .weight_decay_logger_hook import WeightDecayLoggerHook
+
+__all__ = [
+    'FreezeLastLayerHook', 'NonFiniteLossHook', 'PerParameterGradClipHook',
+    'WeightDecayLoggerHook'
+]

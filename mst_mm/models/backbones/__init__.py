@@ -1,0 +1,3 @@
+from .mst_vit import MSTViT
+
+__all__ = ['MSTViT']

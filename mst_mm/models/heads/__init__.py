@@ -1,0 +1,3 @@
+from .mst_head import MSTHead
+
+__all__ = ['MSTHead']

@@ -1,0 +1,3 @@
+from .self_distillation_loss import SelfDistillationLoss
+
+__all__ = ['SelfDistillationLoss']

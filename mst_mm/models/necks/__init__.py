@@ -1,0 +1,3 @@
+from .global_image_decoder import GlobalImageDecoder
+
+__all__ = ['GlobalImageDecoder']

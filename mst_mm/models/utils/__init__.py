@@ -1,0 +1,3 @@
+from .name_matched_cosine_ema import NameMatchedCosineEMA
+
+__all__ = ['NameMatchedCosineEMA']
