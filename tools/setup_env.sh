@@ -66,7 +66,9 @@ MMCV_VERSION=${MMCV_PIN#mmcv==}
 if "$PY" -c "import mmcv, mmcv.ops; assert mmcv.__version__ == '$MMCV_VERSION'" 2>/dev/null; then
     log "mmcv $MMCV_VERSION with ops already installed"
 else
-    TAG=$("$PY" -c 'import sys, torch; print(f"py{sys.version_info[0]}{sys.version_info[1]}-torch{torch.__version__.replace("+", "_")}-{"cuda" if torch.cuda.is_available() else "cpu"}")')
+    TAG=$("$PY" -c 'import sys, torch
+device = "cuda" if torch.cuda.is_available() else "cpu"
+print("py%d%d-torch%s-%s" % (*sys.version_info[:2], torch.__version__.replace("+", "_"), device))')
     WHEEL_DIR="$CACHE/mmcv-$MMCV_VERSION-$TAG"
     if ! ls "$WHEEL_DIR"/mmcv-*.whl >/dev/null 2>&1; then
         log "building mmcv $MMCV_VERSION with ops from source (about 20 minutes on 2 CPU cores)"

@@ -14,6 +14,7 @@ from mmengine.evaluator import DumpResults
 from mmengine.runner import Runner
 
 import mst_mm  # noqa: F401  (registers MST components, checkpoint loading)
+from mst_mm.utils import set_launcher
 
 # The visualization hook of each toolbox and how it is told to draw to a dir.
 SHOW_HOOKS = {
@@ -85,7 +86,7 @@ def main(argv=None):
     cfg = Config.fromfile(args.config)
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
-    cfg.launcher = args.launcher
+    set_launcher(cfg, args.launcher)
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir', None) is None:

@@ -12,6 +12,7 @@ from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
 import mst_mm  # noqa: F401  (registers MST components, checkpoint loading)
+from mst_mm.utils import set_launcher
 
 
 def parse_args(argv=None):
@@ -78,7 +79,7 @@ def merge_args(cfg, args):
         cfg.val_dataloader = None
         cfg.val_evaluator = None
 
-    cfg.launcher = args.launcher
+    set_launcher(cfg, args.launcher)
 
     # work_dir: CLI > config > ./work_dirs/<config name>
     if args.work_dir is not None:

@@ -1,9 +1,10 @@
 from .freeze_last_layer_hook import FreezeLastLayerHook
 from .non_finite_loss_hook import NonFiniteLossHook
 from .per_parameter_grad_clip_hook import PerParameterGradClipHook
+from .random_state_hook import RandomStateHook
 from .weight_decay_logger_hook import WeightDecayLoggerHook
 
 __all__ = [
-    'FreezeLastLayerHook', 'NonFiniteLossHook', 'PerParameterGradClipHook',
+    'FreezeLastLayerHook', 'NonFiniteLossHook', 'PerParameterGradClipHook', 'RandomStateHook',
     'WeightDecayLoggerHook'
 ]

@@ -1,0 +1,177 @@
+# MST pre-training of DeiT-S/16 on ImageNet-1k: everything shared by the
+# paper's runs (Sec. 4.1, Appendices B, C, G; DINO's defaults where the paper
+# says it follows DINO). The leaf configs set the number of epochs.
+_base_ = 'mmpretrain::_base_/default_runtime.py'
+
+custom_imports = dict(imports=['mst_mm'], allow_failed_imports=False)
+
+# ---------------------------------------------------------------- data ----
+# Multi-crop (SwAV/DINO) with BYOL's augmentations (Appendix B): 2 global
+# 224 px crops with different blur/solarize probabilities, 8 local 96 px.
+dataset_type = 'ImageNet'
+data_root = 'data/imagenet/'
+global_crop_scale = (0.4, 1.0)
+local_crop_scale = (0.05, 0.4)
+num_local_crops = 8
+color_jitter = dict(
+    type='RandomApply',
+    transforms=[
+        dict(
+            type='ColorJitter',
+            brightness=0.4,
+            contrast=0.4,
+            saturation=0.2,
+            hue=0.1)
+    ],
+    prob=0.8)
+grayscale = dict(
+    type='RandomGrayscale',
+    prob=0.2,
+    keep_channels=True,
+    channel_weights=(0.114, 0.587, 0.2989))
+global_view_1 = [
+    dict(
+        type='RandomResizedCrop',
+        scale=224,
+        crop_ratio_range=global_crop_scale,
+        interpolation='bicubic',
+        backend='pillow'),
+    dict(type='RandomFlip', prob=0.5), color_jitter, grayscale,
+    dict(
+        type='GaussianBlur',
+        magnitude_range=(0.1, 2.0),
+        magnitude_std='inf',
+        prob=1.0),
+    dict(type='Solarize', thr=128, prob=0.0),
+]
+global_view_2 = [
+    dict(
+        type='RandomResizedCrop',
+        scale=224,
+        crop_ratio_range=global_crop_scale,
+        interpolation='bicubic',
+        backend='pillow'),
+    dict(type='RandomFlip', prob=0.5), color_jitter, grayscale,
+    dict(
+        type='GaussianBlur',
+        magnitude_range=(0.1, 2.0),
+        magnitude_std='inf',
+        prob=0.1),
+    dict(type='Solarize', thr=128, prob=0.2),
+]
+local_view = [
+    dict(
+        type='RandomResizedCrop',
+        scale=96,
+        crop_ratio_range=local_crop_scale,
+        interpolation='bicubic',
+        backend='pillow'),
+    dict(type='RandomFlip', prob=0.5), color_jitter, grayscale,
+    dict(
+        type='GaussianBlur',
+        magnitude_range=(0.1, 2.0),
+        magnitude_std='inf',
+        prob=0.5),
+]
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(
+        type='MultiView',
+        num_views=[1, 1, num_local_crops],
+        transforms=[global_view_1, global_view_2, local_view]),
+    dict(type='PackInputs'),
+]
+# 8 GPUs x 128 = 1024 images per iteration (Sec. 4.1).
+train_dataloader = dict(
+    batch_size=128,
+    num_workers=10,
+    persistent_workers=True,
+    pin_memory=True,
+    drop_last=True,
+    sampler=dict(type='DefaultSampler', shuffle=True),
+    collate_fn=dict(type='default_collate'),
+    dataset=dict(
+        type=dataset_type,
+        data_root=data_root,
+        split='train',
+        pipeline=train_pipeline))
+
+# --------------------------------------------------------------- model ----
+embed_dims = 384  # DeiT-S
+out_channels = 65536  # K, the head's output dimension (DINO)
+model = dict(
+    type='MST',
+    data_preprocessor=dict(
+        type='SelfSupDataPreprocessor',
+        mean=[123.675, 116.28, 103.53],
+        std=[58.395, 57.12, 57.375],
+        to_rgb=True),
+    backbone=dict(
+        type='MSTViT',
+        arch='deit-small',  # 384 dims, 12 layers, 6 heads, qkv bias
+        img_size=224,
+        patch_size=16,
+        drop_path_rate=0.1,  # student only; the teacher has none
+        norm_cfg=dict(type='LN', eps=1e-6),
+        out_type='cls_token'),
+    # Global image decoder: 4 x (Conv-BN-ReLU, 2x up) from 14x14 to 224x224.
+    neck=dict(
+        type='GlobalImageDecoder',
+        in_channels=embed_dims,
+        patch_size=16,
+        channels=(256, 128, 64, 32),
+        norm_cfg=dict(type='SyncBN')),
+    head=dict(
+        type='MSTHead',
+        in_channels=embed_dims,
+        out_channels=out_channels,
+        hidden_channels=2048,
+        bottleneck_channels=256,
+        num_layers=3,
+        use_bn=True,  # Table 6: 73.9 with BN vs 73.1 without
+        norm_cfg=dict(type='SyncBN'),  # Appendix C
+        norm_last_layer=False),  # DINO's choice for ViT-S/16
+    distill_loss=dict(
+        type='SelfDistillationLoss',
+        out_channels=out_channels,
+        student_temp=0.1,
+        teacher_temp=0.07,
+        warmup_teacher_temp=0.04,
+        warmup_teacher_temp_epochs=30,
+        center_momentum=0.9),
+    restore_loss=dict(type='PixelReconstructionLoss', criterion='L1'),
+    masker=dict(type='AttentionGuidedMasker', num=8, p=0.1),  # Table 5
+    distill_weight=1.0,  # lambda1
+    restore_weight=0.6,  # lambda2 (Appendix J)
+    base_momentum=0.004,  # teacher EMA 0.996 -> 1 (mmengine: 1 - lambda)
+    end_momentum=0.)
+
+# ------------------------------------------------------------ schedule ----
+# AdamW, lr 0.0005 * 1024 / 256 = 2e-3 (Appendix G), weight decay 0.04,
+# none on biases and norms (DINO), bf16 autocast (fp16 diverges in DINO-style
+# training). Per-parameter gradient clipping is a hook (below).
+base_lr = 0.0005 * 1024 / 256
+optim_wrapper = dict(
+    type='AmpOptimWrapper',
+    dtype='bfloat16',
+    optimizer=dict(type='AdamW', lr=base_lr, betas=(0.9, 0.999),
+                   weight_decay=0.04),
+    paramwise_cfg=dict(norm_decay_mult=0.0, bias_decay_mult=0.0))
+# `tools/train.py --auto-scale-lr` applies lr = 0.0005 * batch / 256.
+auto_scale_lr = dict(base_batch_size=1024, enable=False)
+
+default_hooks = dict(
+    logger=dict(type='LoggerHook', interval=50),
+    checkpoint=dict(type='CheckpointHook', interval=10, max_keep_ckpts=3))
+custom_hooks = [
+    # DINO: the head's last layer is frozen during the first epoch.
+    dict(type='FreezeLastLayerHook', freeze_epochs=1),
+    # DINO: every parameter's gradient clipped to norm 3.0.
+    dict(type='PerParameterGradClipHook', max_norm=3.0),
+    dict(type='WeightDecayLoggerHook'),
+    dict(type='NonFiniteLossHook'),
+    # Resume continues the random generators instead of re-seeding them.
+    dict(type='RandomStateHook'),
+]
+randomness = dict(seed=0, diff_rank_seed=True)
+find_unused_parameters = False
