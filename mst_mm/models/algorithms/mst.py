@@ -180,6 +180,10 @@ class MST(BaseSelfSupervisor):
             ``teacher_temp``, ``ema_momentum`` and two collapse signals,
             ``teacher_entropy`` (ln K means uniform collapse) and
             ``teacher_batch_entropy`` (near 0 means one dimension dominates).
+            With lambda1 = 1, ``loss_distill - teacher_entropy`` is exactly
+            the mean KL(teacher || student), the part of Eq. 2 the student
+            can lower (the cross-entropy itself rises while centering and
+            the temperature warm-up raise the teacher's entropy).
         """
         global_views, local_views = self._split_views(inputs)
         epoch = MessageHub.get_current_instance().get_info('epoch', 0)
