@@ -1,0 +1,189 @@
+"""Time an MST training step and its peak memory against the DINO baseline.
+
+Variants, all built from one pre-training config (default: the paper's
+DeiT-S recipe):
+
+- ``mst``: the config as it is (attention-guided mask + decoder).
+- ``mst-no-mask``: the same without the masker, so the teacher does not
+  compute its cls attention and no token is replaced. ``mst`` over this
+  ratio is the masker's cost (target: < 1.02).
+- ``dino``: no masker, no decoder, DINO's BN-free head: the baseline.
+  ``mst`` over this ratio is MST's whole overhead (target: < 1.15).
+
+One step = EMA update + teacher forward + student forward/backward +
+per-parameter clipping + AdamW step, on random images of the configured
+crop sizes (bf16 autocast on GPU, fp32 on CPU). Each variant runs in its own
+process, so peak memory (CUDA max allocated, or the process's peak RSS on
+CPU) is its own. Example::
+
+    python tools/benchmark.py --batch 64            # GPU, the paper's crops
+    python tools/benchmark.py --device cpu --batch 4 --num-local 2 --iters 5
+"""
+import argparse
+import json
+import multiprocessing as mp
+import resource
+import statistics
+import time
+
+import torch
+
+VARIANTS = ('mst', 'mst-no-mask', 'dino')
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument(
+        '--config', default='configs/pretrain/mst_deit-s_300e.py')
+    parser.add_argument('--batch', type=int, default=64,
+                        help='images per step (per GPU)')
+    parser.add_argument('--global-size', type=int, default=224)
+    parser.add_argument('--local-size', type=int, default=96)
+    parser.add_argument('--num-local', type=int, default=8)
+    parser.add_argument('--iters', type=int, default=20,
+                        help='timed steps per variant')
+    parser.add_argument('--warmup', type=int, default=3)
+    parser.add_argument('--device', default='auto',
+                        choices=['auto', 'cpu', 'cuda'])
+    parser.add_argument('--variants', nargs='+', default=list(VARIANTS),
+                        choices=VARIANTS)
+    parser.add_argument('--out', help='write the results as JSON here')
+    args = parser.parse_args(argv)
+    if args.device == 'auto':
+        args.device = 'cuda' if torch.cuda.is_available() else 'cpu'
+    if args.device == 'cuda' and not torch.cuda.is_available():
+        parser.error('--device cuda: no CUDA device is available')
+    for name in ('batch', 'iters', 'global_size', 'local_size'):
+        if getattr(args, name) < 1:
+            parser.error(f'--{name.replace("_", "-")} must be >= 1')
+    return args
+
+
+def variant_cfg(cfg, variant):
+    model = cfg.model
+    if variant in ('mst-no-mask', 'dino'):
+        model.masker = None
+    if variant == 'dino':
+        model.neck = None
+        model.restore_weight = 0.
+        model.head.use_bn = False
+    return model
+
+
+def run_variant(args, variant, queue):
+    from mmengine.config import Config
+    from mmengine.logging import MessageHub
+    from mmengine.model import revert_sync_batchnorm
+    from mmengine.optim import build_optim_wrapper
+    from mmengine.registry import init_default_scope
+
+    import mst_mm  # noqa: F401
+    from mmpretrain.registry import MODELS
+    from mst_mm.engine import PerParameterGradClipHook
+
+    init_default_scope('mmpretrain')
+    torch.manual_seed(0)
+    device = torch.device(args.device)
+    cfg = Config.fromfile(args.config)
+    model = MODELS.build(variant_cfg(cfg, variant))
+    model.init_weights()
+    model = revert_sync_batchnorm(model).to(device).train()
+    optim_cfg = cfg.optim_wrapper.copy()
+    if device.type == 'cpu':  # AmpOptimWrapper needs a GPU
+        optim_cfg.pop('dtype', None)
+        optim_cfg.pop('loss_scale', None)
+        optim_cfg.type = 'OptimWrapper'
+    optim_wrapper = build_optim_wrapper(model, optim_cfg)
+
+    class Runner:  # what the hook reads of a runner
+        pass
+
+    runner = Runner()
+    runner.optim_wrapper = optim_wrapper
+    PerParameterGradClipHook(3.0).before_train(runner)
+    MessageHub.get_current_instance().update_info('max_iters', 10**6)
+
+    gen = torch.Generator(device=device).manual_seed(0)
+
+    def views():
+        g = args.global_size
+        s = args.local_size
+        return ([torch.randn(args.batch, 3, g, g, device=device,
+                             generator=gen) for _ in range(2)] +
+                [torch.randn(args.batch, 3, s, s, device=device,
+                             generator=gen) for _ in range(args.num_local)])
+
+    def sync():
+        if device.type == 'cuda':
+            torch.cuda.synchronize()
+
+    times = []
+    for i in range(args.warmup + args.iters):
+        inputs = views()
+        sync()
+        start = time.perf_counter()
+        with optim_wrapper.optim_context(model):
+            losses = model.loss(inputs, None)
+        loss = sum(v for k, v in losses.items() if 'loss' in k)
+        optim_wrapper.update_params(loss)
+        sync()
+        if i >= args.warmup:
+            times.append(time.perf_counter() - start)
+        if i == args.warmup - 1 and device.type == 'cuda':
+            torch.cuda.reset_peak_memory_stats()
+    if device.type == 'cuda':
+        peak_mib = torch.cuda.max_memory_allocated() / 2**20
+    else:  # ru_maxrss is in KiB on Linux
+        peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    queue.put(
+        dict(
+            variant=variant,
+            step_ms=1000 * statistics.median(times),
+            step_ms_min=1000 * min(times),
+            peak_mib=peak_mib,
+            images_per_s=args.batch / statistics.median(times)))
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    ctx = mp.get_context('spawn')
+    results = {}
+    for variant in args.variants:
+        queue = ctx.Queue()
+        proc = ctx.Process(target=run_variant, args=(args, variant, queue))
+        proc.start()
+        proc.join()
+        if proc.exitcode != 0:
+            raise RuntimeError(f'benchmark of {variant!r} failed '
+                               f'(exit code {proc.exitcode})')
+        results[variant] = queue.get()
+
+    device = torch.cuda.get_device_name() if args.device == 'cuda' \
+        else f'CPU ({torch.get_num_threads()} threads)'
+    print(f'\nMST training step, {args.config}\n{device}, batch '
+          f'{args.batch}, 2 x {args.global_size}px + {args.num_local} x '
+          f'{args.local_size}px, median of {args.iters} steps\n')
+    print(f'{"variant":<13}{"step (ms)":>11}{"im/s":>9}{"peak MiB":>10}')
+    for r in results.values():
+        print(f'{r["variant"]:<13}{r["step_ms"]:>11.1f}'
+              f'{r["images_per_s"]:>9.1f}{r["peak_mib"]:>10.0f}')
+    ratios = {}
+    if 'mst' in results and 'mst-no-mask' in results:
+        ratios['masker'] = (results['mst']['step_ms'] /
+                            results['mst-no-mask']['step_ms'])
+        print(f'\nmasker cost: mst / mst-no-mask = {ratios["masker"]:.3f} '
+              '(target < 1.02)')
+    if 'mst' in results and 'dino' in results:
+        ratios['mst_vs_dino'] = (results['mst']['step_ms'] /
+                                 results['dino']['step_ms'])
+        print(f'MST overhead: mst / dino = {ratios["mst_vs_dino"]:.3f} '
+              '(target < 1.15)')
+    if args.out:
+        with open(args.out, 'w') as f:
+            json.dump(dict(args=vars(args), device=device, results=results,
+                           ratios=ratios), f, indent=2)
+    return results, ratios
+
+
+if __name__ == '__main__':
+    main()
