@@ -12,7 +12,7 @@
 #                       has a CUDA torch)
 #   MST_WHEEL_CACHE     where the built mmcv wheel is kept and reused
 #                       (default: ~/.cache/mst_mm/wheels)
-#   MST_APT=0           skip the Debian package of the demo data set
+#   MST_APT=0           skip Debian's dataset-fashion-mnist (the demo data)
 #
 # Idempotent: a second run finds everything installed, reuses the cached mmcv
 # wheel, and takes seconds.
@@ -89,6 +89,21 @@ print("py%d%d-torch%s-%s" % (*sys.version_info[:2], torch.__version__.replace("+
         log "reusing cached mmcv wheel from $WHEEL_DIR"
     fi
     "${PIP[@]}" -q --no-deps --force-reinstall "$WHEEL_DIR"/mmcv-*.whl
+fi
+
+# The demo data set: Fashion-MNIST from Debian's package (no download at run
+# time). Needs root and apt; elsewhere the demo says how to get it.
+FMNIST=/usr/share/datasets/fashion-mnist
+if [ "${MST_APT:-1}" != 0 ] && [ ! -f "$FMNIST/train-images-idx3-ubyte.gz" ]; then
+    if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+        log "installing Debian's dataset-fashion-mnist (the demo data set)"
+        apt-get install -y -qq dataset-fashion-mnist >/dev/null 2>&1 || {
+            apt-get update -qq >/dev/null 2>&1
+            apt-get install -y -qq dataset-fashion-mnist >/dev/null
+        }
+    else
+        log "skipping dataset-fashion-mnist (needs root and apt-get); the demo needs $FMNIST"
+    fi
 fi
 
 # The toolboxes and the project. Everything pinned is already satisfied or

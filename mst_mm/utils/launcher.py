@@ -1,10 +1,25 @@
+import os
+
 import torch
+import torch.distributed as torch_dist
 
 
 def set_launcher(cfg, launcher: str) -> None:
-    """Set ``cfg.launcher``; on a machine without CUDA switch the process
-    group from NCCL (the toolboxes' default) to gloo, so that
-    ``tools/dist_train.sh CONFIG 2`` also runs on a laptop's CPU."""
+    """Set ``cfg.launcher`` and make multi-process runs work without CUDA.
+
+    mmengine 0.10.7 assumes GPUs once a launcher is given: its
+    ``init_dist('pytorch')`` calls ``torch.cuda.set_device`` and its DDP
+    wrapper passes ``device_ids=[LOCAL_RANK]``, both of which fail on a CPU
+    machine. Without CUDA this therefore
+
+    - switches the process group from NCCL to gloo,
+    - starts it here for the ``pytorch`` launcher (torchrun's environment),
+      so that the runner finds it initialised and skips ``init_dist``,
+    - wraps the model in ``MMDistributedDataParallel`` with
+      ``device_ids=None``, DDP's form for CPU modules.
+
+    so that ``tools/dist_train.sh CONFIG 2`` also runs on a laptop.
+    """
     cfg.launcher = launcher
     if launcher == 'none' or torch.cuda.is_available():
         return
@@ -12,3 +27,24 @@ def set_launcher(cfg, launcher: str) -> None:
     dist_cfg = env_cfg.setdefault('dist_cfg', {})
     if dist_cfg.get('backend', 'nccl') == 'nccl':
         dist_cfg['backend'] = 'gloo'
+    wrapper = cfg.get('model_wrapper_cfg', None) or dict(
+        type='MMDistributedDataParallel',
+        broadcast_buffers=False,
+        find_unused_parameters=cfg.get('find_unused_parameters', False))
+    wrapper['device_ids'] = None
+    cfg.model_wrapper_cfg = wrapper
+    init_cpu_process_group(launcher, dist_cfg['backend'])
+
+
+def init_cpu_process_group(launcher: str, backend: str = 'gloo') -> None:
+    """Start the process group on a CPU machine for the ``pytorch``
+    launcher (``RANK``/``WORLD_SIZE``/``MASTER_*`` from torchrun)."""
+    if launcher != 'pytorch' or torch_dist.is_initialized():
+        return
+    missing = [k for k in ('RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT')
+               if k not in os.environ]
+    if missing:
+        raise RuntimeError(
+            f'--launcher pytorch needs the environment torchrun sets; '
+            f'{missing} are not set (start it with tools/dist_train.sh)')
+    torch_dist.init_process_group(backend=backend)

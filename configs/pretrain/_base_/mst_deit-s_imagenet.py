@@ -175,3 +175,36 @@ custom_hooks = [
 ]
 randomness = dict(seed=0, diff_rank_seed=True)
 find_unused_parameters = False
+
+# ----------------------------------------------------------- evaluation ----
+# Weighted k-NN (Appendix D): tools/knn_eval.py CONFIG CHECKPOINT. The train
+# split is the memory bank, val the queries; DINO's resize 256 (bicubic) and
+# centre crop 224.
+knn_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='ResizeEdge', scale=256, edge='short', backend='pillow',
+         interpolation='bicubic'),
+    dict(type='CenterCrop', crop_size=224),
+    dict(type='PackInputs'),
+]
+knn_evaluation = dict(
+    ks=(10, 20, 100, 200),
+    temperature=0.07,
+    train_dataloader=dict(
+        batch_size=256,
+        num_workers=10,
+        sampler=dict(type='DefaultSampler', shuffle=False),
+        dataset=dict(
+            type=dataset_type,
+            data_root=data_root,
+            split='train',
+            pipeline=knn_pipeline)),
+    val_dataloader=dict(
+        batch_size=256,
+        num_workers=10,
+        sampler=dict(type='DefaultSampler', shuffle=False),
+        dataset=dict(
+            type=dataset_type,
+            data_root=data_root,
+            split='val',
+            pipeline=knn_pipeline)))

@@ -60,3 +60,33 @@ default_hooks = dict(
     checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=-1))
 env_cfg = dict(dist_cfg=dict(backend='gloo'))
 randomness = dict(seed=0, diff_rank_seed=False)
+
+# k-NN evaluation on a labelled image folder (train/<class>/, test/<class>/),
+# data_root set by the test.
+knn_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='ResizeEdge', scale=32, edge='short'),
+    dict(type='CenterCrop', crop_size=32),
+    dict(type='PackInputs'),
+]
+knn_evaluation = dict(
+    ks=(1, 3),
+    temperature=0.07,
+    train_dataloader=dict(
+        batch_size=4,
+        num_workers=0,
+        dataset=dict(
+            _delete_=True,
+            type='CustomDataset',
+            data_root='data/tiny_labelled',
+            data_prefix='train',
+            pipeline=knn_pipeline)),
+    val_dataloader=dict(
+        batch_size=4,
+        num_workers=0,
+        dataset=dict(
+            _delete_=True,
+            type='CustomDataset',
+            data_root='data/tiny_labelled',
+            data_prefix='test',
+            pipeline=knn_pipeline)))
