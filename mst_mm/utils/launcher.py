@@ -31,7 +31,8 @@ def set_launcher(cfg, launcher: str) -> None:
         type='MMDistributedDataParallel',
         broadcast_buffers=False,
         find_unused_parameters=cfg.get('find_unused_parameters', False))
-    wrapper['device_ids'] = None
+    if _is_ddp(wrapper.get('type', 'MMDistributedDataParallel')):
+        wrapper['device_ids'] = None
     cfg.model_wrapper_cfg = wrapper
     init_cpu_process_group(launcher, dist_cfg['backend'])
 
@@ -48,3 +49,12 @@ def init_cpu_process_group(launcher: str, backend: str = 'gloo') -> None:
             f'--launcher pytorch needs the environment torchrun sets; '
             f'{missing} are not set (start it with tools/dist_train.sh)')
     torch_dist.init_process_group(backend=backend)
+
+
+def _is_ddp(wrapper_type) -> bool:
+    """Whether a model wrapper type is DDP-based (takes ``device_ids``)."""
+    from mmengine.registry import MODEL_WRAPPERS
+    from torch.nn.parallel import DistributedDataParallel
+    cls = MODEL_WRAPPERS.get(wrapper_type) if isinstance(
+        wrapper_type, str) else wrapper_type
+    return isinstance(cls, type) and issubclass(cls, DistributedDataParallel)

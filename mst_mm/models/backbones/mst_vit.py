@@ -34,6 +34,11 @@ class MSTViT(VisionTransformer):
     Args:
         with_mask_token (bool): Create the learnable ``mask_token``. The EMA
             teacher is built without it. Defaults to True.
+        norm_all_outputs (bool): Pass every ``out_indices`` output, not only
+            the last layer's, through the final LayerNorm, as DINO's
+            ``get_intermediate_layers`` does for its linear protocol (the
+            concatenated cls tokens of the last 4 blocks). Defaults to False
+            (mmpretrain's behaviour).
         mask_replacement (str): ``'learnable'`` replaces every masked token by
             ``mask_token`` (MST). ``'bert'`` is BERT's 80/10/10 rule (80% mask
             token, 10% another patch embedding of the batch, 10% unchanged),
@@ -45,8 +50,13 @@ class MSTViT(VisionTransformer):
                  *args,
                  with_mask_token: bool = True,
                  mask_replacement: str = 'learnable',
+                 norm_all_outputs: bool = False,
                  **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        if norm_all_outputs and not self.final_norm:
+            raise ValueError('MSTViT: norm_all_outputs=True needs '
+                             'final_norm=True (it reuses the final norm)')
+        self.norm_all_outputs = norm_all_outputs
         if mask_replacement not in MASK_REPLACEMENTS:
             raise ValueError(
                 f'MSTViT: mask_replacement={mask_replacement!r}, expected '
@@ -199,10 +209,13 @@ class MSTViT(VisionTransformer):
         optional (B, L) mask. ``forward(x)`` equals VisionTransformer's."""
         x, patch_resolution = self.embed_patches(x, mask)
         outs = []
+        last = len(self.layers) - 1
         for i, layer in enumerate(self.layers):
             x = layer(x)
-            if i == len(self.layers) - 1 and self.final_norm:
+            if i == last and self.final_norm:
                 x = self.ln1(x)
             if i in self.out_indices:
-                outs.append(self._format_output(x, patch_resolution))
+                out = self.ln1(x) if (self.norm_all_outputs
+                                      and i != last) else x
+                outs.append(self._format_output(out, patch_resolution))
         return tuple(outs)

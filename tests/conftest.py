@@ -1,0 +1,116 @@
+"""Shared fixtures of the test suite.
+
+There is deliberately no ``tests/__init__.py``: the mmsegmentation wheel
+installs a top-level package named ``tests`` that would shadow ours, so
+helpers are shared as fixtures here rather than imported.
+"""
+import importlib.util
+import itertools
+import os
+import os.path as osp
+import sys
+
+import numpy as np
+import pytest
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+if REPO not in sys.path:  # `import mst_mm` without installing the package
+    sys.path.insert(0, REPO)
+
+# The tests run on CPU only, in this process and in every subprocess.
+os.environ['CUDA_VISIBLE_DEVICES'] = ''
+
+_RUN_IDS = itertools.count()
+
+
+@pytest.fixture(scope='session')
+def repo_root():
+    """Absolute path of the repository."""
+    return REPO
+
+
+@pytest.fixture(scope='session')
+def tiny_config(repo_root):
+    """The tiny 2-class ViT classifier config driven through the tools."""
+    return osp.join(repo_root, 'tests', 'data', 'configs', 'tiny_vit_2cls.py')
+
+
+@pytest.fixture(scope='session')
+def tiny_image_folder(tmp_path_factory):
+    """An image folder with 2 classes x 4 random 32x32 PNGs.
+
+    The classes differ in brightness, so the task is learnable, but nothing
+    asserts on accuracy values: only on their presence.
+    """
+    import cv2
+    root = tmp_path_factory.mktemp('tiny_2cls')
+    rng = np.random.default_rng(0)
+    for label, (low, high) in enumerate(((0, 100), (155, 255))):
+        folder = root / f'class_{label}'
+        folder.mkdir()
+        for i in range(4):
+            img = rng.integers(low, high, (32, 32, 3), dtype=np.uint8)
+            assert cv2.imwrite(str(folder / f'{i}.png'), img)
+    return str(root)
+
+
+@pytest.fixture(scope='session')
+def data_root_options():
+    """``--cfg-options`` values pointing all data loaders of the tiny config
+    at ``root``; each run also gets its own experiment name so that several
+    runners in one process never share a logger or message hub."""
+
+    def options(root):
+        return [
+            f'{loader}.dataset.data_root={root}'
+            for loader in ('train_dataloader', 'val_dataloader',
+                           'test_dataloader')
+        ] + [f'experiment_name=tiny_run_{next(_RUN_IDS)}']
+
+    return options
+
+
+def _load_tool(repo_root, name):
+    path = osp.join(repo_root, 'tools', f'{name}.py')
+    spec = importlib.util.spec_from_file_location(f'mst_mm_tools_{name}',
+                                                  path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope='session')
+def train_tool(repo_root):
+    """``tools/train.py`` as a module: call ``train_tool.main([...])``."""
+    return _load_tool(repo_root, 'train')
+
+
+@pytest.fixture(scope='session')
+def test_tool(repo_root):
+    """``tools/test.py`` as a module: ``test_tool.main([...])`` returns the
+    metrics dict."""
+    return _load_tool(repo_root, 'test')
+
+
+@pytest.fixture
+def subprocess_env(repo_root):
+    """Environment for subprocesses: this interpreter's venv first on PATH,
+    the repository importable, no GPU, no global weights-only opt-out."""
+    env = dict(os.environ)
+    env['PATH'] = osp.dirname(sys.executable) + os.pathsep + env.get(
+        'PATH', '')
+    env['PYTHONPATH'] = repo_root + (os.pathsep + env['PYTHONPATH']
+                                     if env.get('PYTHONPATH') else '')
+    env['CUDA_VISIBLE_DEVICES'] = ''
+    env.pop('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', None)
+    env.setdefault('OMP_NUM_THREADS', '1')
+    return env
+
+
+@pytest.fixture
+def free_port():
+    """A TCP port nobody listens on right now."""
+    import socket
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]

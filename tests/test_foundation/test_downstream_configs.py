@@ -1,0 +1,266 @@
+"""The COCO (Mask R-CNN) and Cityscapes (SETR) transfer configs load, build
+with mmpretrain backbones, give the shapes their necks/heads expect, and load
+an exported `backbone.`-prefixed checkpoint through init_cfg."""
+import os.path as osp
+
+import pytest
+import torch
+
+DET_CONFIG = ('configs/detection/'
+              'mask-rcnn_mst-swin-t-p4-w7-pre100e_fpn_1x_coco.py')
+SEG_CONFIG = ('configs/segmentation/'
+              'setr_mst-deit-s-p16-pre100e_pup_8xb1-40k_cityscapes-768x768.py')
+
+
+def load_config(repo_root, rel_path, checkpoint=None):
+    """Config.fromfile (its custom_imports import mmpretrain.models and
+    mst_mm) with the backbone's pretrained checkpoint replaced: by
+    ``checkpoint``, or by no init_cfg at all so nothing is loaded."""
+    from mmengine.config import Config
+    cfg = Config.fromfile(osp.join(repo_root, rel_path))
+    if checkpoint is None:
+        cfg.model.backbone.init_cfg = None
+    else:
+        cfg.model.backbone.init_cfg.checkpoint = checkpoint
+    return cfg
+
+
+def build_model(cfg):
+    """Build ``cfg.model`` in the toolbox scope the config inherits."""
+    from mmengine.registry import DefaultScope
+    scope = cfg.default_scope
+    if scope == 'mmdet':
+        from mmdet.registry import MODELS
+        from mmdet.utils import register_all_modules
+    else:
+        assert scope == 'mmseg', scope
+        from mmseg.registry import MODELS
+        from mmseg.utils import register_all_modules
+    register_all_modules(init_default_scope=False)
+    with DefaultScope.overwrite_default_scope(scope):
+        return MODELS.build(cfg.model)
+
+
+def save_backbone_checkpoint(backbone, path):
+    """Write ``backbone``'s weights as an exported pre-training backbone:
+    keys ``backbone.<name>`` under ``state_dict``."""
+    state_dict = {
+        f'backbone.{k}': v.detach().clone()
+        for k, v in backbone.state_dict().items()
+    }
+    torch.save(dict(meta=dict(), state_dict=state_dict), path)
+    return state_dict
+
+
+def param_groups_by_name(model, cfg):
+    """Build the config's optimizer for ``model``; map parameter name to its
+    param group (the default constructor makes one group per parameter)."""
+    from mmengine.optim import build_optim_wrapper
+    from mmengine.registry import DefaultScope
+    with DefaultScope.overwrite_default_scope(cfg.default_scope):
+        optim_wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
+    group_of = {id(g['params'][0]): g for g in optim_wrapper.param_groups}
+    return {
+        name: group_of[id(param)]
+        for name, param in model.named_parameters()
+    }
+
+
+@pytest.fixture(scope='module')
+def det_cfg(repo_root):
+    return load_config(repo_root, DET_CONFIG)
+
+
+@pytest.fixture(scope='module')
+def det_model(det_cfg):
+    return build_model(det_cfg)
+
+
+@pytest.fixture(scope='module')
+def seg_cfg(repo_root):
+    return load_config(repo_root, SEG_CONFIG)
+
+
+@pytest.fixture(scope='module')
+def seg_model(seg_cfg):
+    return build_model(seg_cfg)
+
+
+# --------------------------------------------------------------- detection
+def test_detection_config_keeps_the_recipe(det_cfg):
+    cfg = det_cfg
+    backbone = cfg.model.backbone
+    assert cfg.default_scope == 'mmdet'
+    assert cfg.custom_imports.imports == ['mmpretrain.models', 'mst_mm']
+    assert backbone.type == 'mmpretrain.SwinTransformer'
+    assert backbone.arch == 'tiny'
+    assert tuple(backbone.out_indices) == (0, 1, 2, 3)
+    assert backbone.drop_path_rate == 0.2
+    assert 'convert_weights' not in backbone  # no mmdet Swin leftovers
+    # What MST does not change stays mmdet's Swin-T 1x recipe.
+    assert cfg.model.neck.in_channels == [96, 192, 384, 768]
+    assert cfg.train_cfg.max_epochs == 12
+    assert cfg.optim_wrapper.optimizer.type == 'AdamW'
+    assert cfg.optim_wrapper.optimizer.lr == 1e-4
+    assert cfg.param_scheduler[1].milestones == [8, 11]
+
+
+def test_detection_model_builds_and_gives_five_fpn_levels(det_model):
+    from mmpretrain.models import SwinTransformer
+
+    model = det_model
+
+    assert type(model).__name__ == 'MaskRCNN'
+    assert isinstance(model.backbone, SwinTransformer)
+    assert model.backbone.embed_dims == 96
+    assert model.backbone.num_features == [96, 192, 384, 768]
+
+    model.eval()
+    with torch.no_grad():
+        feats = model.backbone(torch.rand(1, 3, 64, 64))
+        assert [f.shape[1] for f in feats] == [96, 192, 384, 768]
+        assert [f.shape[-1] for f in feats] == [16, 8, 4, 2]
+        outs = model.neck(feats)
+    assert len(outs) == 5
+    assert [tuple(o.shape) for o in outs] == [(1, 256, s, s)
+                                              for s in (16, 8, 4, 2, 1)]
+
+
+def test_detection_optimizer_keeps_the_recipe_decay_rules(det_cfg, det_model):
+    """The recipe exempts norms and relative position bias tables from weight
+    decay by name: mmpretrain's Swin must match those names too."""
+    groups = param_groups_by_name(det_model, det_cfg)
+    backbone = {k: g for k, g in groups.items() if k.startswith('backbone.')}
+    no_decay = {k for k, g in backbone.items() if g['weight_decay'] == 0}
+    assert 'backbone.stages.0.blocks.0.norm1.weight' in no_decay
+    assert 'backbone.stages.2.downsample.norm.weight' in no_decay
+    assert 'backbone.patch_embed.norm.weight' in no_decay
+    assert 'backbone.norm3.bias' in no_decay
+    assert ('backbone.stages.1.blocks.1.attn.w_msa.'
+            'relative_position_bias_table') in no_decay
+    # 2 LNs per block (12 blocks), 3 patch-merging LNs, the patch-embedding
+    # LN and 4 output LNs, weight and bias each, plus 12 bias tables.
+    assert len(no_decay) == 2 * (2 * 12 + 3 + 1 + 4) + 12
+    assert backbone['backbone.stages.2.blocks.0.attn.w_msa.qkv.weight'][
+        'weight_decay'] == 0.05
+
+
+def test_detection_init_cfg_loads_the_backbone_prefix(repo_root, tmp_path):
+    from mmpretrain.models import SwinTransformer
+
+    torch.manual_seed(0)
+    exported = SwinTransformer(arch='tiny')  # a pre-training backbone
+    with torch.no_grad():  # a LayerNorm weight that is not the default 1
+        exported.norm3.weight.uniform_(0.5, 1.5)
+    ckpt = str(tmp_path / 'mst_swin-t_backbone.pth')
+    state_dict = save_backbone_checkpoint(exported, ckpt)
+
+    model = build_model(load_config(repo_root, DET_CONFIG, checkpoint=ckpt))
+    qkv = 'stages.2.blocks.3.attn.w_msa.qkv.weight'
+    before = model.backbone.state_dict()[qkv].clone()
+    assert not torch.equal(before, state_dict[f'backbone.{qkv}'])
+
+    # What the runner's model.init_weights() does for the backbone (the
+    # whole detector's random init of its heads takes seconds on CPU).
+    model.backbone.init_weights()
+
+    loaded = model.backbone.state_dict()
+    assert not torch.equal(loaded[qkv], before)
+    for key, value in state_dict.items():
+        assert torch.equal(loaded[key[len('backbone.'):]], value), key
+    # norm0..norm2 exist only in the detection backbone (its extra outputs).
+    assert set(loaded) - {k[len('backbone.'):]
+                          for k in state_dict} == {
+                              f'norm{i}.{p}'
+                              for i in range(3) for p in ('weight', 'bias')
+                          }
+
+
+# ------------------------------------------------------------ segmentation
+def test_segmentation_config_keeps_the_recipe(seg_cfg):
+    cfg = seg_cfg
+    assert cfg.default_scope == 'mmseg'
+    assert cfg.model.pretrained is None
+    backbone = cfg.model.backbone
+    assert backbone.type == 'mmpretrain.VisionTransformer'
+    assert backbone.arch == 'deit-small'
+    assert backbone.out_type == 'featmap'
+    assert cfg.model.decode_head.in_channels == 384
+    assert cfg.model.decode_head.in_index == 3
+    assert [h.in_channels for h in cfg.model.auxiliary_head] == [384] * 3
+    assert [h.in_index for h in cfg.model.auxiliary_head] == [0, 1, 2]
+    # The PUP recipe's auxiliary heads, only narrower.
+    assert all(h.num_convs == 2 and h.up_scale == 4
+               for h in cfg.model.auxiliary_head)
+    assert cfg.train_cfg.max_iters == 40000
+    assert cfg.train_cfg.val_interval == 4000
+    assert cfg.param_scheduler[0].end == 40000
+    assert cfg.default_hooks.checkpoint.interval == 4000
+    assert cfg.optim_wrapper.optimizer.type == 'SGD'
+    assert cfg.model.test_cfg.mode == 'slide'
+
+
+def test_segmentation_model_builds_and_gives_four_feature_maps(seg_model):
+    from mmpretrain.models import VisionTransformer
+
+    model = seg_model
+
+    assert type(model).__name__ == 'EncoderDecoder'
+    assert isinstance(model.backbone, VisionTransformer)
+    assert model.backbone.embed_dims == 384
+    assert model.backbone.num_layers == 12
+    assert list(model.backbone.out_indices) == [4, 7, 9, 11]
+    assert model.backbone.pos_embed.shape == (1, 48 * 48 + 1, 384)
+
+    model.eval()
+    with torch.no_grad():
+        feats = model.backbone(torch.rand(1, 3, 64, 64))
+    assert len(feats) == 4
+    assert all(tuple(f.shape) == (1, 384, 4, 4) for f in feats)
+
+
+def test_segmentation_optimizer_gives_10x_lr_to_heads_only(seg_cfg, seg_model):
+    """The recipe's `head` lr multiplier matches by name: no parameter of
+    mmpretrain's ViT may contain `head`."""
+    groups = param_groups_by_name(seg_model, seg_cfg)
+    for name, group in groups.items():
+        expected = 0.1 if 'head' in name.split('.')[0] else 0.01
+        assert group['lr'] == pytest.approx(expected), name
+    assert any(k.startswith('auxiliary_head.2.') for k in groups)
+
+
+def test_segmentation_init_cfg_loads_the_backbone_prefix(repo_root, tmp_path):
+    from mmpretrain.models import VisionTransformer
+
+    torch.manual_seed(0)
+    exported = VisionTransformer(arch='deit-small', img_size=224)
+    with torch.no_grad():
+        exported.pos_embed.normal_(std=0.02)
+        exported.cls_token.normal_(std=0.02)
+    ckpt = str(tmp_path / 'mst_deit-s_backbone.pth')
+    state_dict = save_backbone_checkpoint(exported, ckpt)
+
+    model = build_model(load_config(repo_root, SEG_CONFIG, checkpoint=ckpt))
+    model.backbone.init_weights()
+    loaded = model.backbone.state_dict()
+
+    for key, value in state_dict.items():
+        key = key[len('backbone.'):]
+        if key == 'pos_embed':
+            # 14x14 patch grid of the 224 checkpoint resized to 48x48 (768).
+            assert loaded[key].shape == (1, 48 * 48 + 1, 384)
+            torch.testing.assert_close(loaded[key][:, 0], value[:, 0])
+        elif key.startswith('ln1.'):
+            assert key not in loaded  # final_norm=False: SETR heads norm
+        else:
+            assert torch.equal(loaded[key], value), key
+
+
+@pytest.mark.parametrize('rel_path', [DET_CONFIG, SEG_CONFIG])
+def test_wrong_prefix_fails_loudly(repo_root, tmp_path, rel_path):
+    """A checkpoint without `backbone.` keys must not load silently."""
+    ckpt = str(tmp_path / 'no_prefix.pth')
+    torch.save(dict(state_dict={'stem.weight': torch.zeros(1)}), ckpt)
+    model = build_model(load_config(repo_root, rel_path, checkpoint=ckpt))
+    with pytest.raises(AssertionError, match='backbone. is not in'):
+        model.backbone.init_weights()

@@ -1,0 +1,74 @@
+"""Every shipped pre-training and probing config loads and builds."""
+import glob
+import os.path as osp
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+
+import mst_mm  # noqa: F401
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+CONFIGS = sorted(
+    glob.glob(osp.join(REPO, 'configs', 'pretrain', '*.py')) +
+    glob.glob(osp.join(REPO, 'configs', 'pretrain', 'ablations', '*.py')) +
+    glob.glob(osp.join(REPO, 'configs', 'pretrain', 'benchmarks', '*.py')))
+
+
+@pytest.mark.parametrize(
+    'path', CONFIGS, ids=[osp.relpath(p, REPO) for p in CONFIGS])
+def test_config_builds(path):
+    from mmpretrain.registry import MODELS
+    cfg = Config.fromfile(path)
+    init_default_scope(cfg.default_scope)
+    model = MODELS.build(cfg.model)
+    n_params = sum(p.numel() for p in model.backbone.parameters())
+    if 'deit-s' in osp.basename(path):
+        # DeiT-S/16: 21.7M parameters (+ the 384 of the [MASK] token).
+        assert 21.6e6 < n_params < 21.8e6
+    if cfg.model.type == 'MST':
+        assert cfg.model.masker is None or cfg.model.masker.type in (
+            'AttentionGuidedMasker', 'RandomMasker')
+        assert model.teacher.module.backbone.mask_token is None
+    del model
+    torch.cuda.empty_cache()
+
+
+def test_paper_numbers_in_the_main_configs():
+    cfg = Config.fromfile(osp.join(REPO, 'configs/pretrain/mst_deit-s_300e.py'))
+    m = cfg.model
+    assert (m.distill_weight, m.restore_weight) == (1.0, 0.6)
+    assert (m.masker.num, m.masker.p) == (8, 0.1)
+    assert m.head.out_channels == 65536 and m.head.hidden_channels == 2048
+    assert m.head.bottleneck_channels == 256 and m.head.use_bn
+    assert m.distill_loss.student_temp == 0.1
+    assert (m.distill_loss.warmup_teacher_temp, m.distill_loss.teacher_temp,
+            m.distill_loss.warmup_teacher_temp_epochs) == (0.04, 0.07, 30)
+    assert m.distill_loss.center_momentum == 0.9
+    assert (m.base_momentum, m.end_momentum) == (0.004, 0.)  # 0.996 -> 1
+    assert m.backbone.drop_path_rate == 0.1
+    assert cfg.optim_wrapper.optimizer.lr == pytest.approx(2e-3)
+    assert cfg.optim_wrapper.optimizer.weight_decay == 0.04
+    assert cfg.optim_wrapper.dtype == 'bfloat16'
+    assert cfg.train_dataloader.batch_size * 8 == 1024
+    warmup, cosine, wd = cfg.param_scheduler
+    assert (warmup.type, warmup.end) == ('LinearLR', 10)
+    assert (cosine.type, cosine.eta_min, cosine.end) == (
+        'CosineAnnealingLR', 1e-6, 300)
+    assert (wd.type, wd.eta_min) == ('CosineAnnealingWeightDecay', 0.4)
+    hooks = {h.type: h for h in cfg.custom_hooks}
+    assert hooks['FreezeLastLayerHook'].freeze_epochs == 1
+    assert hooks['PerParameterGradClipHook'].max_norm == 3.0
+    views = cfg.train_pipeline[1]
+    assert views.num_views == [1, 1, 8]
+    g1, g2, local = views.transforms
+    assert g1[0].scale == 224 and g1[0].crop_ratio_range == (0.4, 1.0)
+    assert local[0].scale == 96 and local[0].crop_ratio_range == (0.05, 0.4)
+    blur = {t.type: t for t in g1}['GaussianBlur'].prob, {
+        t.type: t for t in g2}['GaussianBlur'].prob, {
+            t.type: t for t in local}['GaussianBlur'].prob
+    assert blur == (1.0, 0.1, 0.5)
+    assert {t.type: t for t in g2}['Solarize'].prob == 0.2
+    assert cfg.knn_evaluation.ks == (10, 20, 100, 200)
+    assert cfg.knn_evaluation.temperature == 0.07
