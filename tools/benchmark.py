@@ -18,6 +18,12 @@ CPU) is its own. Example::
 
     python tools/benchmark.py --batch 64            # GPU, the paper's crops
     python tools/benchmark.py --device cpu --batch 4 --num-local 2 --iters 5
+
+``--inference`` instead measures the paper's Table 1 "im/s" column:
+forward passes of the DeiT-S and Swin-T backbones on 224 x 224 images at
+batch 128 (fp32, as the paper's V100 figures: DeiT-S 1007, Swin-T 755)::
+
+    python tools/benchmark.py --inference
 """
 import argparse
 import json
@@ -29,14 +35,22 @@ import time
 import torch
 
 VARIANTS = ('mst', 'mst-no-mask', 'dino')
+# Table 1's backbones, as mmpretrain builds them.
+INFERENCE_BACKBONES = {
+    'DeiT-S': dict(type='VisionTransformer', arch='deit-small', img_size=224,
+                   patch_size=16, out_type='cls_token'),
+    'Swin-T': dict(type='SwinTransformer', arch='tiny', img_size=224,
+                   out_indices=(3, )),
+}
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument(
         '--config', default='configs/pretrain/mst_deit-s_300e.py')
-    parser.add_argument('--batch', type=int, default=64,
-                        help='images per step (per GPU)')
+    parser.add_argument('--batch', type=int,
+                        help='images per step (default 64; 128 with '
+                        '--inference, as Table 1)')
     parser.add_argument('--global-size', type=int, default=224)
     parser.add_argument('--local-size', type=int, default=96)
     parser.add_argument('--num-local', type=int, default=8)
@@ -47,8 +61,12 @@ def parse_args(argv=None):
                         choices=['auto', 'cpu', 'cuda'])
     parser.add_argument('--variants', nargs='+', default=list(VARIANTS),
                         choices=VARIANTS)
+    parser.add_argument('--inference', action='store_true',
+                        help='time backbone inference (Table 1 im/s)')
     parser.add_argument('--out', help='write the results as JSON here')
     args = parser.parse_args(argv)
+    if args.batch is None:
+        args.batch = 128 if args.inference else 64
     if args.device == 'auto':
         args.device = 'cuda' if torch.cuda.is_available() else 'cpu'
     if args.device == 'cuda' and not torch.cuda.is_available():
@@ -144,8 +162,60 @@ def run_variant(args, variant, queue):
             images_per_s=args.batch / statistics.median(times)))
 
 
+def run_inference(args, name, queue):
+    from mmengine.registry import init_default_scope
+    from mmpretrain.registry import MODELS
+
+    init_default_scope('mmpretrain')
+    device = torch.device(args.device)
+    model = MODELS.build(INFERENCE_BACKBONES[name]).to(device)
+    model.eval()
+    size = args.global_size
+    x = torch.randn(args.batch, 3, size, size, device=device)
+    times = []
+    with torch.no_grad():
+        for i in range(args.warmup + args.iters):
+            if device.type == 'cuda':
+                torch.cuda.synchronize()
+            start = time.perf_counter()
+            model(x)
+            if device.type == 'cuda':
+                torch.cuda.synchronize()
+            if i >= args.warmup:
+                times.append(time.perf_counter() - start)
+    queue.put(dict(backbone=name, batch_ms=1000 * statistics.median(times),
+                   images_per_s=args.batch / statistics.median(times)))
+
+
+def main_inference(args, ctx):
+    results = {}
+    for name in INFERENCE_BACKBONES:
+        queue = ctx.Queue()
+        proc = ctx.Process(target=run_inference, args=(args, name, queue))
+        proc.start()
+        proc.join()
+        if proc.exitcode != 0:
+            raise RuntimeError(f'inference benchmark of {name} failed')
+        results[name] = queue.get()
+    device = torch.cuda.get_device_name() if args.device == 'cuda' \
+        else f'CPU ({torch.get_num_threads()} threads)'
+    print(f'\nbackbone inference, {device}, batch {args.batch}, '
+          f'{args.global_size}px, median of {args.iters} batches\n')
+    print(f'{"backbone":<10}{"batch (ms)":>12}{"im/s":>10}')
+    for r in results.values():
+        print(f'{r["backbone"]:<10}{r["batch_ms"]:>12.1f}'
+              f'{r["images_per_s"]:>10.1f}')
+    if args.out:
+        with open(args.out, 'w') as f:
+            json.dump(dict(args=vars(args), device=device, results=results),
+                      f, indent=2)
+    return results
+
+
 def main(argv=None):
     args = parse_args(argv)
+    if args.inference:
+        return main_inference(args, mp.get_context('spawn'))
     ctx = mp.get_context('spawn')
     results = {}
     for variant in args.variants:

@@ -68,16 +68,13 @@ class MSTViT(VisionTransformer):
         self.mask_replacement = mask_replacement
         self.patch_size = self.patch_embed.projection.stride
         if with_mask_token:
+            # Initialised here rather than in init_weights: a Pretrained
+            # init_cfg from plain ViT/DINO weights has no mask token, and it
+            # must still start small and random, not at zero.
             self.mask_token = nn.Parameter(torch.zeros(1, 1, self.embed_dims))
+            trunc_normal_(self.mask_token, std=.02)
         else:
             self.mask_token = None
-
-    def init_weights(self) -> None:
-        super().init_weights()
-        if self.mask_token is not None and not (
-                isinstance(self.init_cfg, dict)
-                and self.init_cfg.get('type') == 'Pretrained'):
-            trunc_normal_(self.mask_token, std=.02)
 
     def _check_input(self, x: torch.Tensor) -> None:
         h, w = x.shape[-2:]
