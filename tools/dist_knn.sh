@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Usage: tools/dist_knn.sh CONFIG CHECKPOINT NUM_PROCS [knn_eval.py args...]
+# Weighted k-NN across processes (gloo on CPU without GPUs).
+set -euo pipefail
+CONFIG=$1
+CHECKPOINT=$2
+NPROCS=$3
+PORT=${PORT:-29500}
+TOOLS=$(cd "$(dirname "$0")" && pwd)
+PYTHONPATH="$TOOLS/..${PYTHONPATH:+:$PYTHONPATH}" \
+exec python -m torch.distributed.run --nproc_per_node="$NPROCS" \
+    --master_port="$PORT" "$TOOLS/knn_eval.py" "$CONFIG" "$CHECKPOINT" \
+    --launcher pytorch "${@:4}"
