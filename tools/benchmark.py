@@ -1,3 +1,4 @@
+#!/usr/bin/env python
 """Time an MST training step and its peak memory against the DINO baseline.
 
 Variants, all built from one pre-training config (default: the paper's

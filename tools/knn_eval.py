@@ -1,3 +1,4 @@
+#!/usr/bin/env python
 """Weighted k-NN evaluation of a pre-trained backbone (MST Appendix D).
 
 The training split is the memory bank, the validation split the queries;

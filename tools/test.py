@@ -1,3 +1,4 @@
+#!/usr/bin/env python
 """Test (evaluate) a checkpoint with any config of this project.
 
 Prints the metrics of the config's ``test_evaluator`` (top-1/top-5 for

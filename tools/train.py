@@ -1,3 +1,4 @@
+#!/usr/bin/env python
 """Train any config of this project: pre-training (mmpretrain scope),
 detection (mmdet scope) or segmentation (mmseg scope).
 

@@ -1,3 +1,4 @@
+#!/usr/bin/env python
 """Import an official DINO ViT checkpoint (facebookresearch/dino) into
 mmpretrain's ``VisionTransformer`` key names.
 

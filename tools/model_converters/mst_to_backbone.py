@@ -1,3 +1,4 @@
+#!/usr/bin/env python
 """Export the backbone of an MST (or DINO-baseline) runner checkpoint.
 
 A runner checkpoint of :class:`mst_mm.models.MST` holds the student
