@@ -1,3 +1,4 @@
+from .mst_swin import MSTSwin
 from .mst_vit import MSTViT
 
-__all__ = ['MSTViT']
+__all__ = ['MSTSwin', 'MSTViT']
