@@ -10,6 +10,6 @@ from .version import __version__
 
 patch_mmengine_checkpoint_loader()
 
-from . import engine, models  # noqa: E402,F401  (registers the components)
+from . import engine, models, visualization  # noqa: E402,F401  (registers)
 
 __all__ = ['__version__']

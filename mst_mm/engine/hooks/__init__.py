@@ -1,10 +1,11 @@
 from .freeze_last_layer_hook import FreezeLastLayerHook
+from .mst_visualization_hook import MSTVisualizationHook
 from .non_finite_loss_hook import NonFiniteLossHook
 from .per_parameter_grad_clip_hook import PerParameterGradClipHook
 from .random_state_hook import RandomStateHook
 from .weight_decay_logger_hook import WeightDecayLoggerHook
 
 __all__ = [
-    'FreezeLastLayerHook', 'NonFiniteLossHook', 'PerParameterGradClipHook', 'RandomStateHook',
-    'WeightDecayLoggerHook'
+    'FreezeLastLayerHook', 'MSTVisualizationHook', 'NonFiniteLossHook',
+    'PerParameterGradClipHook', 'RandomStateHook', 'WeightDecayLoggerHook'
 ]
