@@ -29,50 +29,33 @@ grayscale = dict(
     prob=0.2,
     keep_channels=True,
     channel_weights=(0.114, 0.587, 0.2989))
-global_view_1 = [
-    dict(
+
+
+def random_resized_crop(size, scale):
+    return dict(
         type='RandomResizedCrop',
-        scale=224,
-        crop_ratio_range=global_crop_scale,
+        scale=size,
+        crop_ratio_range=scale,
         interpolation='bicubic',
-        backend='pillow'),
-    dict(type='RandomFlip', prob=0.5), color_jitter, grayscale,
-    dict(
+        backend='pillow')
+
+
+def gaussian_blur(prob):
+    return dict(
         type='GaussianBlur',
         magnitude_range=(0.1, 2.0),
         magnitude_std='inf',
-        prob=1.0),
-    dict(type='Solarize', thr=128, prob=0.0),
-]
-global_view_2 = [
-    dict(
-        type='RandomResizedCrop',
-        scale=224,
-        crop_ratio_range=global_crop_scale,
-        interpolation='bicubic',
-        backend='pillow'),
-    dict(type='RandomFlip', prob=0.5), color_jitter, grayscale,
-    dict(
-        type='GaussianBlur',
-        magnitude_range=(0.1, 2.0),
-        magnitude_std='inf',
-        prob=0.1),
-    dict(type='Solarize', thr=128, prob=0.2),
-]
-local_view = [
-    dict(
-        type='RandomResizedCrop',
-        scale=96,
-        crop_ratio_range=local_crop_scale,
-        interpolation='bicubic',
-        backend='pillow'),
-    dict(type='RandomFlip', prob=0.5), color_jitter, grayscale,
-    dict(
-        type='GaussianBlur',
-        magnitude_range=(0.1, 2.0),
-        magnitude_std='inf',
-        prob=0.5),
-]
+        prob=prob)
+
+
+photometric = [dict(type='RandomFlip', prob=0.5), color_jitter, grayscale]
+# BYOL's asymmetric views: always blurred / rarely blurred but solarized.
+global_view_1 = [random_resized_crop(224, global_crop_scale), *photometric,
+                 gaussian_blur(1.0), dict(type='Solarize', thr=128, prob=0.0)]
+global_view_2 = [random_resized_crop(224, global_crop_scale), *photometric,
+                 gaussian_blur(0.1), dict(type='Solarize', thr=128, prob=0.2)]
+local_view = [random_resized_crop(96, local_crop_scale), *photometric,
+              gaussian_blur(0.5)]
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(
