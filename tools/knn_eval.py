@@ -67,7 +67,11 @@ def parse_args(argv=None):
 
 
 def build_feature_model(cfg, args):
+    from mmengine.runner import set_random_seed
     from mmpretrain.registry import MODELS
+
+    # A "random" backbone is reproducible: the config's seed (or 0).
+    set_random_seed(cfg.get('randomness', {}).get('seed', None) or 0)
     model = MODELS.build(cfg.model)
     if args.features == 'raw-pixels':
         return model, None

@@ -75,3 +75,13 @@ def test_ema_reaches_momentum_one_at_the_end(hub):
     ema = NameMatchedCosineEMA(Teacher(), momentum=0.004, end_momentum=0.)
     assert ema.momentum_at(0) == pytest.approx(0.004)
     assert ema.momentum_at(100) == pytest.approx(0.)
+
+
+def test_ema_explains_a_missing_run_length():
+    hub = MessageHub.get_instance('test_ema_no_max_iters')
+    ema = NameMatchedCosineEMA(Teacher())
+    ema.update_parameters(Teacher())
+    assert MessageHub.get_current_instance() is hub  # the newest instance
+    with pytest.raises(RuntimeError, match="no 'max_iters' in the "
+                       'MessageHub'):
+        ema.update_parameters(Teacher())

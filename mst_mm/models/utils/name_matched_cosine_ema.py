@@ -70,6 +70,13 @@ class NameMatchedCosineEMA(CosineEMA):
         """mmengine-convention momentum (1 - lambda) after ``steps``
         updates; needs ``max_iters`` in the MessageHub like CosineEMA."""
         max_iters = MessageHub.get_current_instance().get_info('max_iters')
+        if max_iters is None:
+            raise RuntimeError(
+                f'{type(self).__name__}: the cosine momentum schedule needs '
+                "the run's length; no 'max_iters' in the MessageHub. Train "
+                'through an mmengine Runner, or call '
+                "MessageHub.get_current_instance().update_info('max_iters', "
+                'N) first')
         cosine = (cos(pi * steps / float(max_iters)) + 1) / 2
         return self.end_momentum - (self.end_momentum -
                                     self.momentum) * cosine
