@@ -50,7 +50,7 @@ HEAT_ALPHA = 0.6  # weight of the heat map over the image in (b)
 # Curves of `training_curves`: (title, keys, y label).
 CURVE_PANELS = (
     ('loss_distill = lambda1 * CE (Eq. 2)', ('loss_distill', ), 'nats'),
-    ('KL(teacher || student) = loss_distill - teacher_entropy', ('kl', ),
+    ('distill_kl = KL(teacher || student) = CE - teacher entropy', ('kl', ),
      'nats'),
     ('loss_restore = lambda2 * L1 (Eq. 9)', ('loss_restore', ), ''),
     ('teacher entropies (collapse signals)',
@@ -625,8 +625,10 @@ def training_curves(scalars_json_path: str) -> dict:
         points = [(r['step'], r[key]) for r in rows if key in r]
         if points:
             series[key] = ([p[0] for p in points], [p[1] for p in points])
-    kl = [(r['step'], r['loss_distill'] - r['teacher_entropy']) for r in rows
-          if 'loss_distill' in r and 'teacher_entropy' in r]
+    # MST logs the KL itself (distill_kl); older logs only have its parts.
+    kl = [(r['step'], r['distill_kl']) for r in rows if 'distill_kl' in r] \
+        or [(r['step'], r['loss_distill'] - r['teacher_entropy'])
+            for r in rows if 'loss_distill' in r and 'teacher_entropy' in r]
     if kl:
         series['kl'] = ([p[0] for p in kl], [p[1] for p in kl])
 

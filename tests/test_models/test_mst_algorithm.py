@@ -52,8 +52,13 @@ def test_loss_returns_weighted_losses_and_monitors():
     losses = model.loss(views(), None)
     assert set(losses) == {
         'loss_distill', 'loss_restore', 'mask_ratio', 'teacher_temp',
-        'ema_momentum', 'teacher_entropy', 'teacher_batch_entropy'
+        'ema_momentum', 'teacher_entropy', 'teacher_batch_entropy',
+        'distill_kl'
     }
+    assert losses['distill_kl'].item() >= 0
+    torch.testing.assert_close(
+        losses['distill_kl'],
+        losses['loss_distill'] - losses['teacher_entropy'])
     assert all(torch.isfinite(v) for v in losses.values())
     assert losses['teacher_temp'].item() == pytest.approx(0.04)
     assert losses['ema_momentum'].item() == pytest.approx(0.996)

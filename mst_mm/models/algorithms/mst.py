@@ -180,10 +180,10 @@ class MST(BaseSelfSupervisor):
             ``teacher_temp``, ``ema_momentum`` and two collapse signals,
             ``teacher_entropy`` (ln K means uniform collapse) and
             ``teacher_batch_entropy`` (near 0 means one dimension dominates).
-            With lambda1 = 1, ``loss_distill - teacher_entropy`` is exactly
-            the mean KL(teacher || student), the part of Eq. 2 the student
-            can lower (the cross-entropy itself rises while centering and
-            the temperature warm-up raise the teacher's entropy).
+            ``distill_kl`` = L_CE - teacher_entropy is exactly the mean
+            KL(teacher || student), the part of Eq. 2 the student can lower
+            (the cross-entropy itself rises while centering and the
+            temperature warm-up raise the teacher's entropy).
         """
         global_views, local_views = self._split_views(inputs)
         epoch = MessageHub.get_current_instance().get_info('epoch', 0)
@@ -212,8 +212,12 @@ class MST(BaseSelfSupervisor):
         with torch.no_grad():
             t_probs = self.distill_loss.teacher_probs(t_out, epoch)
             stats = self._collapse_signals(t_probs)
-        losses = dict(loss_distill=self.distill_weight *
-                      self.distill_loss(s_out, t_out, epoch))
+        cross_entropy = self.distill_loss(s_out, t_out, epoch)
+        losses = dict(loss_distill=self.distill_weight * cross_entropy)
+        # CE = H(teacher) + KL(teacher || student): the KL is the part the
+        # student can lower while the teacher's entropy rises in warm-up.
+        stats['distill_kl'] = cross_entropy.detach() - stats[
+            'teacher_entropy']
 
         # 4. Restore the whole global views from the patch tokens.
         if self.with_neck:
