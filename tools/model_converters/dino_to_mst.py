@@ -43,7 +43,6 @@ Example::
         dino_deitsmall16_pretrain.pth checkpoints/dino_vit-s16_mmpretrain.pth
 """
 import argparse
-import os
 import os.path as osp
 import re
 
@@ -51,6 +50,8 @@ import torch
 from mmengine.runner.checkpoint import CheckpointLoader
 
 import mst_mm
+from mst_mm.utils.checkpoint_files import (check_paths, key_sample,
+                                           save_tensor_checkpoint)
 
 OUT_PREFIX = 'backbone.'
 # (timm pattern, mmpretrain replacement), tried in order, full matches only.
@@ -115,26 +116,6 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def key_sample(keys, num: int = 8) -> str:
-    keys = list(keys)
-    more = f' ... ({len(keys)} keys in all)' if len(keys) > num else ''
-    return ', '.join(map(str, keys[:num])) + more
-
-
-def check_paths(src: str, dst: str, force: bool) -> None:
-    """Fail before any loading: a missing input, or an output that exists."""
-    if '://' not in src and not osp.isfile(src):
-        raise FileNotFoundError(
-            f'{src}: no such checkpoint file (expected a DINO ViT checkpoint '
-            'such as dino_deitsmall16_pretrain.pth)')
-    if osp.exists(dst):
-        if not force:
-            raise FileExistsError(
-                f'{dst} already exists; pass --force to overwrite it')
-        if '://' not in src and osp.samefile(src, dst):
-            raise ValueError(
-                f'{dst} is the input checkpoint itself; choose another '
-                'output path')
 
 
 def load_dino_checkpoint(src: str):
@@ -266,16 +247,6 @@ def head_settings(head: dict) -> dict:
     return settings
 
 
-def save_checkpoint(state_dict: dict, meta: dict, dst: str) -> None:
-    """Write atomically: an interrupted run never leaves half a file."""
-    os.makedirs(osp.dirname(osp.abspath(dst)), exist_ok=True)
-    tmp = f'{dst}.tmp{os.getpid()}'
-    try:
-        torch.save(dict(state_dict=state_dict, meta=meta), tmp)
-        os.replace(tmp, dst)
-    finally:
-        if osp.exists(tmp):
-            os.remove(tmp)
 
 
 def convert(src: str,
@@ -288,7 +259,10 @@ def convert(src: str,
     if with_head and not prefix:
         raise ValueError('--with-head writes "backbone.*" and "head.*" keys; '
                          'it cannot be combined with --no-prefix')
-    check_paths(src, dst, force)
+    check_paths(
+        src, dst, force,
+        expected='a DINO ViT checkpoint such as '
+        'dino_deitsmall16_pretrain.pth')
     checkpoint = load_dino_checkpoint(src)
     layout, network, backbone, head = select_network(checkpoint, src, which)
     mapped = map_keys(backbone, BACKBONE_KEY_MAP, src, 'backbone')
@@ -327,7 +301,7 @@ def convert(src: str,
         head_settings=settings,
         converter='mst_mm tools/model_converters/dino_to_mst.py',
         mst_mm_version=mst_mm.__version__)
-    save_checkpoint(state_dict, meta, dst)
+    save_tensor_checkpoint(state_dict, meta, dst)
 
     print(f'Converted the {network} of the {layout} DINO checkpoint {src}: '
           f'{num_layers} blocks, {meta["embed_dims"]} dims, patch '

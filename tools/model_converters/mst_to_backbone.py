@@ -26,13 +26,14 @@ Example::
         work_dirs/mst/epoch_100.pth work_dirs/mst/teacher_backbone.pth
 """
 import argparse
-import os
 import os.path as osp
 
 import torch
 from mmengine.runner.checkpoint import CheckpointLoader
 
-import mst_mm  # (lets mmengine read runner checkpoints under torch>=2.6)
+import mst_mm  # noqa: F401  (lets mmengine read runner checkpoints)
+from mst_mm.utils.checkpoint_files import (check_paths, key_sample,
+                                           save_tensor_checkpoint)
 
 NETWORK_PREFIXES = {
     'teacher': 'teacher.module.backbone.',
@@ -64,26 +65,8 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def check_paths(src: str, dst: str, force: bool) -> None:
-    """Fail before any loading: a missing input, or an output that exists."""
-    if '://' not in src and not osp.isfile(src):
-        raise FileNotFoundError(
-            f'{src}: no such checkpoint file (expected an MST runner '
-            'checkpoint such as work_dirs/<config>/epoch_N.pth)')
-    if osp.exists(dst):
-        if not force:
-            raise FileExistsError(
-                f'{dst} already exists; pass --force to overwrite it')
-        if '://' not in src and osp.samefile(src, dst):
-            raise ValueError(
-                f'{dst} is the input checkpoint itself; choose another '
-                'output path')
 
 
-def key_sample(keys, num: int = 8) -> str:
-    keys = list(keys)
-    more = f' ... ({len(keys)} keys in all)' if len(keys) > num else ''
-    return ', '.join(keys[:num]) + more
 
 
 def vit_summary(state_dict: dict) -> dict:
@@ -139,16 +122,6 @@ def extract_backbone(checkpoint, src: str, network: str):
     return backbone, dropped
 
 
-def save_checkpoint(state_dict: dict, meta: dict, dst: str) -> None:
-    """Write atomically: an interrupted run never leaves half a file."""
-    os.makedirs(osp.dirname(osp.abspath(dst)), exist_ok=True)
-    tmp = f'{dst}.tmp{os.getpid()}'
-    try:
-        torch.save(dict(state_dict=state_dict, meta=meta), tmp)
-        os.replace(tmp, dst)
-    finally:
-        if osp.exists(tmp):
-            os.remove(tmp)
 
 
 def convert(src: str,
@@ -157,7 +130,10 @@ def convert(src: str,
             prefix: bool = True,
             force: bool = False) -> dict:
     """Export one backbone of ``src`` to ``dst``; returns the file's meta."""
-    check_paths(src, dst, force)
+    check_paths(
+        src, dst, force,
+        expected='an MST runner checkpoint such as '
+        'work_dirs/<config>/epoch_N.pth')
     network = 'student' if student else 'teacher'
     checkpoint = CheckpointLoader.load_checkpoint(src, map_location='cpu')
     backbone, dropped = extract_backbone(checkpoint, src, network)
@@ -174,7 +150,7 @@ def convert(src: str,
         converter='mst_mm tools/model_converters/mst_to_backbone.py',
         mst_mm_version=mst_mm.__version__,
         **vit_summary(backbone))
-    save_checkpoint({out_prefix + k: v
+    save_tensor_checkpoint({out_prefix + k: v
                      for k, v in backbone.items()}, meta, dst)
 
     num_params = sum(v.numel() for v in backbone.values())
