@@ -187,6 +187,10 @@ def main(argv=None):
                          features=what, temperature=temperature,
                          metrics=metrics[0]), f, indent=2)
     broadcast_object_list(metrics)
+    if args.launcher != 'none' and torch.distributed.is_initialized():
+        # Leaving a gloo group alive at interpreter exit can abort the
+        # process ("terminate called without an active exception").
+        torch.distributed.destroy_process_group()
     return metrics[0]
 
 

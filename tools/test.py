@@ -10,6 +10,7 @@ import argparse
 import os
 import os.path as osp
 
+import torch
 from mmengine.config import Config, DictAction
 from mmengine.evaluator import DumpResults
 from mmengine.runner import Runner
@@ -102,6 +103,9 @@ def main(argv=None):
         runner.test_evaluator.metrics.append(
             DumpResults(out_file_path=args.out))
     metrics = runner.test()
+    # Leaving a gloo group alive at interpreter exit can abort the process.
+    if torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
     return metrics
 
 

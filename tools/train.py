@@ -9,6 +9,7 @@ import argparse
 import os
 import os.path as osp
 
+import torch
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
@@ -142,6 +143,9 @@ def main(argv=None):
     cfg = merge_args(cfg, args)
     runner = build_runner(cfg)
     runner.train()
+    # Leaving a gloo group alive at interpreter exit can abort the process.
+    if torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
 
 
 if __name__ == '__main__':

@@ -111,15 +111,17 @@ def test_knn_tool_errors(labelled_folder, tmp_path):
                          *data_options(labelled_folder)])
 
 
-def test_knn_tool_across_two_processes(labelled_folder, tmp_path):
+def test_knn_tool_across_two_processes(labelled_folder, tmp_path,
+                                       free_port):
     out = str(tmp_path / 'dist.json')
     env = dict(os.environ, CUDA_VISIBLE_DEVICES='',
                PYTHONPATH=REPO + os.pathsep + os.environ.get('PYTHONPATH', ''))
     cmd = [
         sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2',
-        '--master_port=29641', osp.join(REPO, 'tools', 'knn_eval.py'), CONFIG,
-        'none', '--features', 'raw-pixels', '--launcher', 'pytorch', '--out',
-        out, *data_options(labelled_folder)
+        f'--master_port={free_port}',
+        osp.join(REPO, 'tools', 'knn_eval.py'), CONFIG, 'none',
+        '--features', 'raw-pixels', '--launcher', 'pytorch', '--out', out,
+        *data_options(labelled_folder)
     ]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True,
                           timeout=300)
