@@ -133,3 +133,22 @@ def test_resume_matches_the_uninterrupted_run(uninterrupted, tiny_images,
     logged_resumed = [r for r in scalars(work_dir) if 'loss' in r]
     assert [r['loss'] for r in logged_resumed] == pytest.approx(
         [r['loss'] for r in logged_full], rel=1e-5)
+
+
+def test_iteration_based_loop_is_refused(tiny_images, tmp_path):
+    # Epoch-counted schedules (last-layer freeze, teacher temperature) would
+    # silently never advance in an iteration-based loop.
+    config = tmp_path / 'iter_based.py'
+    config.write_text(
+        f"_base_ = {CONFIG!r}\n"
+        "train_cfg = dict(_delete_=True, type='IterBasedTrainLoop', "
+        "max_iters=2)\n"
+        "param_scheduler = []\n")
+    with pytest.raises(ValueError, match=r'FreezeLastLayerHook\(freeze_epoch'
+                       r's=1\) counts epochs, but the train loop is '
+                       'IterBasedTrainLoop'):
+        load_tool('train').main([
+            str(config), '--work-dir', str(tmp_path), '--cfg-options',
+            f'train_dataloader.dataset.data_root={tiny_images}',
+            'experiment_name=mst_iter_based'
+        ])

@@ -3,6 +3,7 @@ from typing import Optional
 import torch.nn as nn
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
+from mmengine.runner import EpochBasedTrainLoop
 from mmpretrain.registry import HOOKS
 
 
@@ -48,6 +49,16 @@ class FreezeLastLayerHook(Hook):
         self._handle: Optional[object] = None
 
     def before_train(self, runner) -> None:
+        if self.freeze_epochs > 0 and not isinstance(runner.train_loop,
+                                                     EpochBasedTrainLoop):
+            # runner.epoch never advances in an iteration-based loop: the
+            # layer would stay frozen for the whole run.
+            raise ValueError(
+                f'{type(self).__name__}(freeze_epochs={self.freeze_epochs}) '
+                'counts epochs, but the train loop is '
+                f'{type(runner.train_loop).__name__}; use '
+                "train_cfg=dict(type='EpochBasedTrainLoop', ...) as MST's "
+                'configs do (the teacher temperature is per epoch too)')
         params = list(
             get_submodule(runner, self.module_path,
                           type(self).__name__).parameters())
