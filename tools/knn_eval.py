@@ -29,7 +29,8 @@ from mmengine.utils import ProgressBar
 
 import mst_mm  # noqa: F401  (registers MST components, checkpoint loading)
 from mst_mm.evaluation import knn_accuracy, weighted_knn_classify
-from mst_mm.utils.launcher import init_cpu_process_group
+from mst_mm.utils.launcher import (finish_distributed,
+                                   init_cpu_process_group)
 
 NO_CHECKPOINT = ('random', 'none')
 
@@ -187,10 +188,7 @@ def main(argv=None):
                          features=what, temperature=temperature,
                          metrics=metrics[0]), f, indent=2)
     broadcast_object_list(metrics)
-    if args.launcher != 'none' and torch.distributed.is_initialized():
-        # Leaving a gloo group alive at interpreter exit can abort the
-        # process ("terminate called without an active exception").
-        torch.distributed.destroy_process_group()
+    finish_distributed()
     return metrics[0]
 
 

@@ -10,13 +10,12 @@ import argparse
 import os
 import os.path as osp
 
-import torch
 from mmengine.config import Config, DictAction
 from mmengine.evaluator import DumpResults
 from mmengine.runner import Runner
 
 import mst_mm  # noqa: F401  (registers MST components, checkpoint loading)
-from mst_mm.utils import set_launcher
+from mst_mm.utils import finish_distributed, set_launcher
 
 # The visualization hook of each toolbox and how it is told to draw to a dir.
 SHOW_HOOKS = {
@@ -103,9 +102,7 @@ def main(argv=None):
         runner.test_evaluator.metrics.append(
             DumpResults(out_file_path=args.out))
     metrics = runner.test()
-    # Leaving a gloo group alive at interpreter exit can abort the process.
-    if torch.distributed.is_initialized():
-        torch.distributed.destroy_process_group()
+    finish_distributed()
     return metrics
 
 

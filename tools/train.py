@@ -9,12 +9,11 @@ import argparse
 import os
 import os.path as osp
 
-import torch
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
 import mst_mm  # noqa: F401  (registers MST components, checkpoint loading)
-from mst_mm.utils import set_launcher
+from mst_mm.utils import finish_distributed, set_launcher
 
 
 def parse_args(argv=None):
@@ -143,9 +142,7 @@ def main(argv=None):
     cfg = merge_args(cfg, args)
     runner = build_runner(cfg)
     runner.train()
-    # Leaving a gloo group alive at interpreter exit can abort the process.
-    if torch.distributed.is_initialized():
-        torch.distributed.destroy_process_group()
+    finish_distributed()
 
 
 if __name__ == '__main__':

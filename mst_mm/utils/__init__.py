@@ -2,6 +2,6 @@ from .checkpoint_compat import (mmengine_checkpoint_safe_globals,
                                 patch_mmengine_checkpoint_loader)
 
 __all__ = ['mmengine_checkpoint_safe_globals', 'patch_mmengine_checkpoint_loader']
-from .launcher import set_launcher  # noqa: E402
+from .launcher import finish_distributed, set_launcher  # noqa: E402
 
-__all__ += ['set_launcher']
+__all__ += ['finish_distributed', 'set_launcher']

@@ -58,3 +58,16 @@ def _is_ddp(wrapper_type) -> bool:
     cls = MODEL_WRAPPERS.get(wrapper_type) if isinstance(
         wrapper_type, str) else wrapper_type
     return isinstance(cls, type) and issubclass(cls, DistributedDataParallel)
+
+
+def finish_distributed() -> None:
+    """Wait for every process, then close the process group.
+
+    Without it, a process that finishes first (rank 1, while rank 0 still
+    writes the last checkpoint or scores k-NN) tears its gloo connections
+    down under the others, and a peer can abort at exit with "terminate
+    called without an active exception" (seen in CI on 2 CPU processes).
+    """
+    if torch_dist.is_available() and torch_dist.is_initialized():
+        torch_dist.barrier()
+        torch_dist.destroy_process_group()
