@@ -71,12 +71,20 @@ def data_root_options():
 
 
 def _load_tool(repo_root, name):
+    """``tools/<name>.py`` (``name`` may contain a sub-folder) as a module."""
     path = osp.join(repo_root, 'tools', f'{name}.py')
-    spec = importlib.util.spec_from_file_location(f'mst_mm_tools_{name}',
-                                                  path)
+    spec = importlib.util.spec_from_file_location(
+        'mst_mm_tools_' + name.replace('/', '_'), path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture(scope='session')
+def load_tool(repo_root):
+    """``load_tool('knn_eval')`` or ``load_tool('model_converters/...')``:
+    a script under tools/ as a module, to call its ``main([...])``."""
+    return lambda name: _load_tool(repo_root, name)
 
 
 @pytest.fixture(scope='session')

@@ -1,5 +1,4 @@
 """MST end to end through tools/train.py on a tiny ViT and tiny images."""
-import importlib.util
 import json
 import os.path as osp
 from glob import glob
@@ -17,12 +16,6 @@ LOGGED = ('loss', 'loss_distill', 'loss_restore', 'mask_ratio',
           'teacher_batch_entropy', 'distill_kl', 'lr', 'weight_decay')
 
 
-def load_tool(name):
-    spec = importlib.util.spec_from_file_location(
-        f'mst_tools_{name}', osp.join(REPO, 'tools', f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope='module')
@@ -41,8 +34,8 @@ def tiny_images(tmp_path_factory):
     return str(root)
 
 
-def train(work_dir, data_root, name, *extra):
-    load_tool('train').main([
+def train(train_tool, work_dir, data_root, name, *extra):
+    train_tool.main([
         CONFIG, '--work-dir', work_dir, '--cfg-options',
         f'train_dataloader.dataset.data_root={data_root}',
         f'experiment_name={name}', *extra
@@ -56,9 +49,9 @@ def scalars(work_dir):
 
 
 @pytest.fixture(scope='module')
-def uninterrupted(tiny_images, tmp_path_factory):
+def uninterrupted(tiny_images, tmp_path_factory, train_tool):
     work_dir = str(tmp_path_factory.mktemp('mst_full'))
-    train(work_dir, tiny_images, 'mst_full')
+    train(train_tool, work_dir, tiny_images, 'mst_full')
     return work_dir
 
 
@@ -108,9 +101,9 @@ def test_last_layer_is_frozen_during_the_first_epoch(uninterrupted):
 
 
 def test_resume_matches_the_uninterrupted_run(uninterrupted, tiny_images,
-                                              tmp_path):
+                                              tmp_path, train_tool):
     work_dir = str(tmp_path)
-    train(work_dir, tiny_images, 'mst_resumed', '--resume',
+    train(train_tool, work_dir, tiny_images, 'mst_resumed', '--resume',
           osp.join(uninterrupted, 'epoch_2.pth'))
     full = _load_checkpoint(osp.join(uninterrupted, 'epoch_4.pth'))
     resumed = _load_checkpoint(osp.join(work_dir, 'epoch_4.pth'))
@@ -135,7 +128,7 @@ def test_resume_matches_the_uninterrupted_run(uninterrupted, tiny_images,
         [r['loss'] for r in logged_full], rel=1e-5)
 
 
-def test_iteration_based_loop_is_refused(tiny_images, tmp_path):
+def test_iteration_based_loop_is_refused(tiny_images, tmp_path, train_tool):
     # Epoch-counted schedules (last-layer freeze, teacher temperature) would
     # silently never advance in an iteration-based loop.
     config = tmp_path / 'iter_based.py'
@@ -147,7 +140,7 @@ def test_iteration_based_loop_is_refused(tiny_images, tmp_path):
     with pytest.raises(ValueError, match=r'FreezeLastLayerHook\(freeze_epoch'
                        r's=1\) counts epochs, but the train loop is '
                        'IterBasedTrainLoop'):
-        load_tool('train').main([
+        train_tool.main([
             str(config), '--work-dir', str(tmp_path), '--cfg-options',
             f'train_dataloader.dataset.data_root={tiny_images}',
             'experiment_name=mst_iter_based'

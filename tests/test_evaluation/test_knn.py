@@ -1,4 +1,3 @@
-import importlib.util
 import json
 import os
 import os.path as osp
@@ -75,12 +74,9 @@ def labelled_folder(tmp_path_factory):
     return str(root)
 
 
-def knn_tool():
-    spec = importlib.util.spec_from_file_location(
-        'mst_tools_knn_eval', osp.join(REPO, 'tools', 'knn_eval.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+@pytest.fixture(scope='module')
+def knn_tool(load_tool):
+    return load_tool('knn_eval')
 
 
 def data_options(root):
@@ -91,23 +87,24 @@ def data_options(root):
     ]
 
 
-def test_knn_tool_raw_pixels_and_random_backbone(labelled_folder, tmp_path):
+def test_knn_tool_raw_pixels_and_random_backbone(labelled_folder, tmp_path,
+                                                 knn_tool):
     out = str(tmp_path / 'raw.json')
-    metrics = knn_tool().main([
+    metrics = knn_tool.main([
         CONFIG, 'none', '--features', 'raw-pixels', '--out', out,
         *data_options(labelled_folder)
     ])
     assert metrics == {'k1_top1': 100.0, 'k3_top1': 100.0}
     with open(out) as f:
         assert json.load(f)['metrics'] == metrics
-    metrics = knn_tool().main(
+    metrics = knn_tool.main(
         [CONFIG, 'random', *data_options(labelled_folder)])
     assert set(metrics) == {'k1_top1', 'k3_top1'}
 
 
-def test_knn_tool_errors(labelled_folder, tmp_path):
+def test_knn_tool_errors(labelled_folder, tmp_path, knn_tool):
     with pytest.raises(FileNotFoundError, match='no_such.pth'):
-        knn_tool().main([CONFIG, str(tmp_path / 'no_such.pth'),
+        knn_tool.main([CONFIG, str(tmp_path / 'no_such.pth'),
                          *data_options(labelled_folder)])
 
 

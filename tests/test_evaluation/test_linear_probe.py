@@ -1,5 +1,4 @@
 """The linear-probe recipe through tools/train.py and tools/test.py."""
-import importlib.util
 import os
 import os.path as osp
 
@@ -16,12 +15,6 @@ CONFIG = osp.join(REPO, 'tests', 'data', 'configs', 'linear_probe_tiny.py')
 ARCH = dict(embed_dims=32, num_layers=4, num_heads=2, feedforward_channels=64)
 
 
-def tool(name):
-    spec = importlib.util.spec_from_file_location(
-        f'mst_tools_{name}', osp.join(REPO, 'tools', f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope='module')
@@ -50,7 +43,8 @@ def data_and_backbone(tmp_path_factory):
 
 
 def test_linear_probe_trains_only_the_classifier(data_and_backbone, tmp_path,
-                                                 capsys):
+                                                 capsys, train_tool,
+                                                 test_tool):
     data_root, ckpt = data_and_backbone
     work_dir = str(tmp_path)
     options = [
@@ -60,7 +54,7 @@ def test_linear_probe_trains_only_the_classifier(data_and_backbone, tmp_path,
         f'model.backbone.init_cfg.checkpoint={ckpt}',
         'experiment_name=linear_probe_tiny'
     ]
-    tool('train').main([CONFIG, '--work-dir', work_dir, *options])
+    train_tool.main([CONFIG, '--work-dir', work_dir, *options])
     trained = _load_checkpoint(osp.join(work_dir, 'epoch_2.pth'))['state_dict']
     init = _load_checkpoint(ckpt)['state_dict']
     # The frozen backbone is exactly the loaded one; only the head learned.
@@ -69,7 +63,7 @@ def test_linear_probe_trains_only_the_classifier(data_and_backbone, tmp_path,
     assert trained['head.fc.weight'].shape == (2, 4 * 32)
     assert trained['head.fc.weight'].abs().sum() > 0
 
-    metrics = tool('test').main([
+    metrics = test_tool.main([
         CONFIG, osp.join(work_dir, 'epoch_2.pth'), '--work-dir', work_dir,
         *options[:-1], 'experiment_name=linear_probe_tiny_test'
     ])

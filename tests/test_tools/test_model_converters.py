@@ -7,7 +7,6 @@ The import is checked on synthetic checkpoints in DINO's published layouts
 against a ViT forward written here from the raw timm-named tensors.
 """
 import argparse
-import importlib.util
 import json
 import os
 import os.path as osp
@@ -29,23 +28,16 @@ DIMS, LAYERS, HEADS, FFN, PATCH, IMG = 32, 2, 2, 64, 8, 32
 VIT = dict(arch=ARCH, img_size=IMG, patch_size=PATCH, out_type='cls_token')
 
 
-def load_tool(relpath):
-    name = 'mst_tools_' + relpath.replace('/', '_').replace('.py', '')
-    spec = importlib.util.spec_from_file_location(name,
-                                                  osp.join(REPO, relpath))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope='module')
-def export_tool():
-    return load_tool('tools/model_converters/mst_to_backbone.py')
+def export_tool(load_tool):
+    return load_tool('model_converters/mst_to_backbone')
 
 
 @pytest.fixture(scope='module')
-def import_tool():
-    return load_tool('tools/model_converters/dino_to_mst.py')
+def import_tool(load_tool):
+    return load_tool('model_converters/dino_to_mst')
 
 
 def build_vit(**kwargs):
@@ -82,7 +74,7 @@ def read_plain(path):
 
 # ------------------------------------------------------ MST export ----
 @pytest.fixture(scope='module')
-def mst_checkpoint(tmp_path_factory):
+def mst_checkpoint(tmp_path_factory, train_tool):
     """Epoch 1 of the tiny MST config through tools/train.py (2 iters)."""
     root = tmp_path_factory.mktemp('converter_images')
     rng = np.random.default_rng(0)
@@ -93,7 +85,7 @@ def mst_checkpoint(tmp_path_factory):
         img = np.clip(img + rng.normal(0, 8, img.shape), 0, 255)
         Image.fromarray(img.astype(np.uint8)).save(root / f'{i}.png')
     work_dir = str(tmp_path_factory.mktemp('converter_mst_run'))
-    load_tool('tools/train.py').main([
+    train_tool.main([
         CONFIG, '--work-dir', work_dir, '--cfg-options',
         f'train_dataloader.dataset.data_root={root}',
         'experiment_name=mst_converter_export', 'train_cfg.max_epochs=1'
