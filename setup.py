@@ -12,6 +12,8 @@ from setuptools import find_packages, setup
 HERE = osp.dirname(osp.abspath(__file__))
 # Kept by any torch the user already has (a CUDA build, for instance).
 RELAXED = {'torch': 'torch>=2.0', 'torchvision': 'torchvision>=0.15'}
+# Pinned for building mmcv only (tools/build_mmcv.sh); not needed at run time.
+BUILD_ONLY = {'wheel', 'ninja'}
 
 
 def read_pins(path=osp.join(HERE, 'requirements', 'pins.txt')):
@@ -23,7 +25,8 @@ def read_pins(path=osp.join(HERE, 'requirements', 'pins.txt')):
             if not line:
                 continue
             name = re.split(r'[<>=!~;\[ ]', line, 1)[0]
-            requires.append(RELAXED.get(name, line))
+            if name not in BUILD_ONLY:
+                requires.append(RELAXED.get(name, line))
     return requires
 
 

@@ -14,8 +14,13 @@
 #                       (default: ~/.cache/mst_mm/wheels)
 #   MST_APT=0           skip Debian's dataset-fashion-mnist (the demo data)
 #
+#   MST_SETUP_LOGS      where each step's output is logged
+#                       (default: ~/.cache/mst_mm/setup-logs)
+#
 # Idempotent: a second run finds everything installed, reuses the cached mmcv
-# wheel, and takes seconds.
+# wheel, and takes seconds. Every step that builds or prepares metadata runs
+# with --no-build-isolation against the pinned build tools. A failed step
+# names itself, its log and the command to retry.
 set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -45,10 +50,31 @@ else
     fi
     PY="$VENV/bin/python"
 fi
+# Each step's full output goes to a log here; the console shows the steps.
+VENV_LOGS=${MST_SETUP_LOGS:-"$HOME/.cache/mst_mm/setup-logs"}
 PIP=("$PY" -m pip install --disable-pip-version-check)
+LOGS="$VENV_LOGS"
+mkdir -p "$LOGS"
 
-# Build prerequisites; numpy first so that mmcv is compiled against 1.x.
-"${PIP[@]}" -q "$(pin setuptools)" "$(pin numpy)" wheel ninja
+# step NAME CMD...: run CMD with its output in a log; on failure say which
+# step failed, where its log is and how to retry (the set-up is idempotent).
+step() {
+    local name=$1 log="$LOGS/$(echo "$1" | tr -c 'a-zA-Z0-9\n' '-').log"
+    shift
+    : >"$log"
+    if ! "$@" >"$log" 2>&1; then
+        printf '\n[setup_env] FAILED: step "%s"\n' "$name" >&2
+        tail -n 15 "$log" | sed 's/^/  | /' >&2
+        printf '[setup_env]   read the log:  %s\n' "$log" >&2
+        printf '[setup_env]   then retry:    bash %s/tools/setup_env.sh\n' "$REPO" >&2
+        exit 1
+    fi
+}
+
+# The pinned build tools first: every later build step uses these (no build
+# isolation), and mmcv is compiled against NumPy 1.x.
+log "installing the pinned build tools: $(pin setuptools) $(pin wheel) $(pin ninja) $(pin numpy)"
+step "build tools" "${PIP[@]}" "$(pin setuptools)" "$(pin wheel)" "$(pin ninja)" "$(pin numpy)"
 
 # torch + torchvision: keep a pair that already loads together (e.g. a CUDA
 # build), otherwise install the pinned pair. A bare PyPI torchvision beside
@@ -57,38 +83,19 @@ if "$PY" -c 'import torch, torchvision; torchvision.ops.nms' 2>/dev/null; then
     log "keeping $("$PY" -c 'import torch, torchvision as tv; print("torch", torch.__version__, "torchvision", tv.__version__)')"
 else
     log "installing $(pin torch) $(pin torchvision)"
-    "${PIP[@]}" -q "$(pin torch)" "$(pin torchvision)"
+    step "torch" "${PIP[@]}" "$(pin torch)" "$(pin torchvision)"
 fi
 
-# mmcv with ops, built once per (mmcv, torch, python, CUDA) and cached.
+# mmcv with ops: built once per recipe and environment, then cached
+# (tools/build_mmcv.sh says how, and names the failed stage if it fails).
 MMCV_PIN=$(pin mmcv)
 MMCV_VERSION=${MMCV_PIN#mmcv==}
 if "$PY" -c "import mmcv, mmcv.ops; assert mmcv.__version__ == '$MMCV_VERSION'" 2>/dev/null; then
     log "mmcv $MMCV_VERSION with ops already installed"
 else
-    TAG=$("$PY" -c 'import sys, torch
-device = "cuda" if torch.cuda.is_available() else "cpu"
-print("py%d%d-torch%s-%s" % (*sys.version_info[:2], torch.__version__.replace("+", "_"), device))')
-    WHEEL_DIR="$CACHE/mmcv-$MMCV_VERSION-$TAG"
-    if ! ls "$WHEEL_DIR"/mmcv-*.whl >/dev/null 2>&1; then
-        log "building mmcv $MMCV_VERSION with ops from source (about 20 minutes on 2 CPU cores)"
-        SRC=$(mktemp -d)
-        trap 'rm -rf "$SRC"' EXIT
-        "$PY" -m pip download -q --disable-pip-version-check --no-deps \
-            --no-binary :all: "$MMCV_PIN" -d "$SRC"
-        tar -xzf "$SRC"/mmcv-"$MMCV_VERSION".tar.gz -C "$SRC"
-        # torch >= 2.5 headers need C++20; mmcv 2.1.0 hard-codes C++17.
-        sed -i 's/-std=c++17/-std=c++20/g' "$SRC/mmcv-$MMCV_VERSION/setup.py"
-        mkdir -p "$WHEEL_DIR.tmp"
-        MMCV_WITH_OPS=1 MAX_JOBS=${MAX_JOBS:-$(nproc)} "$PY" -m pip wheel \
-            --disable-pip-version-check --no-build-isolation --no-deps \
-            "$SRC/mmcv-$MMCV_VERSION" -w "$WHEEL_DIR.tmp"
-        # Publish the cache entry only once the wheel is complete.
-        rm -rf "$WHEEL_DIR" && mv "$WHEEL_DIR.tmp" "$WHEEL_DIR"
-    else
-        log "reusing cached mmcv wheel from $WHEEL_DIR"
-    fi
-    "${PIP[@]}" -q --no-deps --force-reinstall "$WHEEL_DIR"/mmcv-*.whl
+    log "mmcv $MMCV_VERSION with ops"
+    WHEEL=$(MST_WHEEL_CACHE="$CACHE" bash "$REPO/tools/build_mmcv.sh" "$PY" wheel | tail -n1)
+    step "install mmcv" "${PIP[@]}" --no-deps --force-reinstall "$WHEEL"
 fi
 
 # The demo data set: Fashion-MNIST from Debian's package (no download at run
@@ -109,9 +116,9 @@ fi
 # The toolboxes and the project. Everything pinned is already satisfied or
 # comes from the package index as a wheel; nothing here compiles.
 log "installing mmengine, mmpretrain, mmdet, mmsegmentation and mst_mm"
-"${PIP[@]}" -q -r <(grep -vE '^(torch|torchvision|mmcv)([<>=!~ ]|$)' "$PINS") \
-    pytest addict yapf
-"${PIP[@]}" -q --no-build-isolation --no-deps -e "$REPO"
+step "toolboxes" "${PIP[@]}" --no-build-isolation \
+    -r <(grep -vE '^(torch|torchvision|mmcv)([<>=!~ ]|$)' "$PINS") pytest addict yapf
+step "mst_mm" "${PIP[@]}" --no-build-isolation --no-deps -e "$REPO"
 "$PY" -c 'import mst_mm, mmcv.ops, mmdet, mmseg, mmpretrain; print("mst_mm", mst_mm.__version__, "ready")'
 if [ "$VENV" != current ]; then
     log "done: activate with 'source $VENV/bin/activate' (or call $VENV/bin/python)"
