@@ -3,6 +3,7 @@
 # the PyPI source, once per recipe, and keep the wheel in a cache.
 #
 #   bash tools/build_mmcv.sh PYTHON key      print the cache key of the recipe
+#   bash tools/build_mmcv.sh PYTHON entry    print the cache folder of the recipe
 #   bash tools/build_mmcv.sh PYTHON lookup   print the cached wheel, if complete
 #   bash tools/build_mmcv.sh PYTHON fetch D  stage 1 only: download the source
 #                                            into D and prepare its metadata
@@ -26,8 +27,8 @@ set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 PINS=${MST_PINS:-"$REPO/requirements/pins.txt"}
 CACHE=${MST_WHEEL_CACHE:-"$HOME/.cache/mst_mm/wheels"}
-PY=${1:?usage: build_mmcv.sh PYTHON key|lookup|fetch DIR|wheel}
-ACTION=${2:?usage: build_mmcv.sh PYTHON key|lookup|fetch DIR|wheel}
+PY=${1:?usage: build_mmcv.sh PYTHON key|recipe|entry|lookup|fetch DIR|wheel}
+ACTION=${2:?usage: build_mmcv.sh PYTHON key|recipe|entry|lookup|fetch DIR|wheel}
 
 # The recipe. Any change here changes the cache key.
 BUILD_ENV="MMCV_WITH_OPS=1"
@@ -94,9 +95,13 @@ stage() {
 fetch() {  # stage 1: the sdist, and its metadata prepared without isolation
     local dest=$1 log=$2
     mkdir -p "$dest"
+    # --use-pep517: prepare the metadata through setuptools' PEP 517 backend,
+    # the path every current pip takes (older pips fall back to a legacy
+    # `setup.py egg_info` when setuptools is installed); the same on all pips.
     stage "fetch the mmcv $MMCV_VERSION source and prepare its metadata" "$log" \
         "$PY" -m pip download --disable-pip-version-check --no-deps \
-        --no-build-isolation --no-binary :all: "$MMCV_PIN" -d "$dest"
+        --use-pep517 --no-build-isolation --no-binary :all: "$MMCV_PIN" \
+        -d "$dest"
 }
 
 case "$ACTION" in
@@ -105,6 +110,10 @@ key)
     ;;
 recipe)
     recipe
+    ;;
+entry)
+    entry_dir
+    printf '\n'
     ;;
 lookup)
     lookup "$(entry_dir)"
@@ -142,7 +151,7 @@ wheel)
     lookup "$dir"
     ;;
 *)
-    say "unknown action '$ACTION' (expected key, recipe, lookup, fetch DIR or wheel)"
+    say "unknown action '$ACTION' (expected key, recipe, entry, lookup, fetch DIR or wheel)"
     exit 2
     ;;
 esac
