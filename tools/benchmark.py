@@ -99,13 +99,14 @@ def run_variant(args, variant, queue):
     import mst_mm  # noqa: F401
     from mmpretrain.registry import MODELS
     from mst_mm.engine import PerParameterGradClipHook
+    from mst_mm.utils import init_weights_quietly
 
     init_default_scope('mmpretrain')
     torch.manual_seed(0)
     device = torch.device(args.device)
     cfg = Config.fromfile(args.config)
     model = MODELS.build(variant_cfg(cfg, variant))
-    model.init_weights()
+    init_weights_quietly(model)
     model = revert_sync_batchnorm(model).to(device).train()
     optim_cfg = cfg.optim_wrapper.copy()
     if device.type == 'cpu':  # AmpOptimWrapper needs a GPU

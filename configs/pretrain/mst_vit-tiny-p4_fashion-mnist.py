@@ -105,6 +105,7 @@ base_lr = 0.002 * batch_size / 256
 optim_wrapper = dict(
     _delete_=True,
     type='OptimWrapper',
+    constructor='TrainableParamsOptimWrapperConstructor',
     optimizer=dict(
         type='AdamW', lr=base_lr, betas=(0.9, 0.999), weight_decay=0.04),
     paramwise_cfg=dict(norm_decay_mult=0.0, bias_decay_mult=0.0))

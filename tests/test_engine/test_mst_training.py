@@ -86,6 +86,16 @@ def test_training_logs_every_item_and_lowers_the_loss(uninterrupted):
     assert 0.1 < np.mean([r['mask_ratio'] for r in rows]) < 0.4
 
 
+def test_the_log_has_no_per_parameter_lines(uninterrupted):
+    """The frozen teacher never reaches the optimizer constructor: one
+    summary line instead of one warning per teacher parameter."""
+    log, = glob(osp.join(uninterrupted, '*', '*.log'))
+    with open(log) as f:
+        text = f.read()
+    assert 'is skipped since its requires_grad' not in text
+    assert text.count('teacher has no trainable parameter') == 1
+
+
 def test_last_layer_is_frozen_during_the_first_epoch(uninterrupted):
     init = _load_checkpoint(osp.join(uninterrupted, 'epoch_1.pth'))
     later = _load_checkpoint(osp.join(uninterrupted, 'epoch_2.pth'))

@@ -137,6 +137,9 @@ base_lr = 0.0005 * 1024 / 256
 optim_wrapper = dict(
     type='AmpOptimWrapper',
     dtype='bfloat16',
+    # The frozen teacher is never handed to the optimizer (no per-parameter
+    # 'requires_grad=False' warnings).
+    constructor='TrainableParamsOptimWrapperConstructor',
     optimizer=dict(type='AdamW', lr=base_lr, betas=(0.9, 0.999),
                    weight_decay=0.04),
     paramwise_cfg=dict(norm_decay_mult=0.0, bias_decay_mult=0.0))

@@ -49,6 +49,7 @@ test_dataloader = val_dataloader
 max_epochs = 100
 optim_wrapper = dict(
     type='OptimWrapper',
+    constructor='TrainableParamsOptimWrapperConstructor',
     optimizer=dict(type='SGD', lr=0.00024, momentum=0.9, weight_decay=0.))
 param_scheduler = [
     dict(type='CosineAnnealingLR', T_max=max_epochs, by_epoch=True,

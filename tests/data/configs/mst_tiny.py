@@ -43,6 +43,7 @@ model = dict(
     masker=dict(num=2, p=0.5))
 
 optim_wrapper = dict(type='OptimWrapper', _delete_=True,
+                     constructor='TrainableParamsOptimWrapperConstructor',
                      optimizer=dict(type='AdamW', lr=1e-3, weight_decay=0.04),
                      paramwise_cfg=dict(norm_decay_mult=0.0, bias_decay_mult=0.0))
 max_epochs = 4
