@@ -69,8 +69,9 @@ def check_checkpoint_covers(model, checkpoint_state: dict, source: str,
             parts.append(f'{len(result["mismatched"])} have another shape '
                          f'({shown})')
         if result['unexpected']:
-            parts.append(f'the file has {len(result["unexpected"])} tensors '
-                         f'the model lacks ({key_sample(result["unexpected"], 5)})')
+            unexpected = result['unexpected']
+            parts.append(f'the file has {len(unexpected)} tensors the model '
+                         f'lacks ({key_sample(unexpected, 5)})')
         raise ValueError(
             f'{source} does not fit {what}: ' + '; '.join(parts) +
             '. It is a checkpoint of another model; loading it would leave '
@@ -90,10 +91,11 @@ def coverage_summary(result: dict, source: str, module_name: str,
         text += (f'; {len(result["missing"])} keep their initialisation ('
                  f'{key_sample(result["missing"], 5)})')
     if result['mismatched']:
+        shown = '; '.join(f'{k}: file {a} vs model {b}'
+                          for k, a, b in result['mismatched'][:5])
         text += (f'; {len(result["mismatched"])} have another shape in the '
                  'file (resized by the model\'s own load hook, such as a '
-                 'ViT\'s pos_embed, or else left initialised: ' + '; '.join(f'{k}: file {a} vs model {b}' for k, a,
-                                      b in result['mismatched'][:5]) + ')')
+                 f'ViT\'s pos_embed, or else left initialised: {shown})')
     if result['unexpected']:
         text += f'; {len(result["unexpected"])} tensors of the file unused'
     return text

@@ -168,14 +168,42 @@ def mst_tiny_config(repo_root):
     return osp.join(repo_root, 'tests', 'data', 'configs', 'mst_tiny.py')
 
 
-def _train(train_tool, tiny_config, work_dir, data_options, *extra):
-    train_tool.main([tiny_config, '--work-dir', work_dir, *extra[:-1],
-                     '--cfg-options', *data_options, *extra[-1]])
-
-
 ENTRY_POINTS = ('train_resume', 'train_resume_auto', 'train_load_from',
                 'train_pretrained_init', 'test', 'knn_eval', 'visualize_mst',
                 'mst_to_backbone', 'dino_to_mst')
+
+
+def run_entry_point(entry, evil, tmp_path, tools, configs, data):
+    """Give the checkpoint ``evil`` to one tool the way a user would."""
+    work_dir = str(tmp_path / 'work')
+    tiny, mst_tiny = configs
+    if entry.startswith('train'):
+        args = [tiny, '--work-dir', work_dir]
+        options = list(data)
+        if entry == 'train_resume':
+            args += ['--resume', evil]
+        elif entry == 'train_resume_auto':
+            os.makedirs(work_dir)
+            with open(osp.join(work_dir, 'last_checkpoint'), 'w') as f:
+                f.write(evil)
+            args += ['--resume']
+        elif entry == 'train_load_from':
+            options.append(f'load_from={evil}')
+        else:
+            options += ['model.init_cfg.type=Pretrained',
+                        f'model.init_cfg.checkpoint={evil}']
+        tools['train'].main(args + ['--cfg-options'] + options)
+    elif entry == 'test':
+        tools['test'].main(
+            [tiny, evil, '--work-dir', work_dir, '--cfg-options', *data])
+    elif entry == 'knn_eval':
+        tools['load']('knn_eval').main([mst_tiny, evil])
+    elif entry == 'visualize_mst':
+        tools['load']('visualize_mst').main(
+            [mst_tiny, evil, '--which', 'masks', '--out-dir', work_dir])
+    else:
+        tools['load'](f'model_converters/{entry}').main(
+            [evil, str(tmp_path / 'out.pth')])
 
 
 @pytest.mark.parametrize('entry', ENTRY_POINTS)
@@ -187,45 +215,13 @@ def test_every_tool_refuses_and_runs_nothing(entry, tmp_path, train_tool,
     marker = str(tmp_path / 'pwned')
     evil = write_malicious_checkpoint(
         str(tmp_path / 'epoch_1.pth'), 'history_buffer_init', marker)
-    work_dir = str(tmp_path / 'work')
-    data = data_root_options(tiny_image_folder)
-    if entry == 'train_resume':
-        call = lambda: _train(train_tool, tiny_config, work_dir, data,  # noqa
-                              '--resume', evil, [])
-    elif entry == 'train_resume_auto':
-        os.makedirs(work_dir)
-        with open(osp.join(work_dir, 'last_checkpoint'), 'w') as f:
-            f.write(evil)
-        call = lambda: _train(train_tool, tiny_config, work_dir, data,  # noqa
-                              '--resume', [])
-    elif entry == 'train_load_from':
-        call = lambda: _train(train_tool, tiny_config, work_dir, data,  # noqa
-                              [f'load_from={evil}'])
-    elif entry == 'train_pretrained_init':
-        call = lambda: _train(  # noqa: E731
-            train_tool, tiny_config, work_dir, data,
-            ['model.init_cfg.type=Pretrained',
-             f'model.init_cfg.checkpoint={evil}'])
-    elif entry == 'test':
-        call = lambda: test_tool.main(  # noqa: E731
-            [tiny_config, evil, '--work-dir', work_dir, '--cfg-options',
-             *data])
-    elif entry == 'knn_eval':
-        call = lambda: load_tool('knn_eval').main(  # noqa: E731
-            [mst_tiny_config, evil])
-    elif entry == 'visualize_mst':
-        call = lambda: load_tool('visualize_mst').main(  # noqa: E731
-            [mst_tiny_config, evil, '--which', 'masks', '--out-dir',
-             work_dir])
-    elif entry == 'mst_to_backbone':
-        call = lambda: load_tool('model_converters/mst_to_backbone').main(  # noqa
-            [evil, str(tmp_path / 'out.pth')])
-    else:
-        call = lambda: load_tool('model_converters/dino_to_mst').main(  # noqa
-            [evil, str(tmp_path / 'out.pth')])
+    tools = dict(train=train_tool, test=test_tool, load=load_tool)
     with pytest.raises(Exception) as error:
-        call()
+        run_entry_point(entry, evil, tmp_path, tools,
+                        (tiny_config, mst_tiny_config),
+                        data_root_options(tiny_image_folder))
     message = str(error.value)
     assert 'refused' in message and evil in message, message
     assert not osp.exists(marker)
     assert not osp.exists(tmp_path / 'out.pth')
+    assert not osp.exists(tmp_path / 'work' / 'epoch_1.pth')

@@ -119,7 +119,7 @@ class NonFiniteLossHook(Hook):
         from mmengine.hooks import CheckpointHook
         for hook in runner.hooks:
             if isinstance(hook, CheckpointHook) and not hook.by_epoch:
-                if (self.every_n_train_iters(runner, hook.interval)
-                        or (hook.save_last and self.is_last_train_iter(runner))):
+                last = hook.save_last and self.is_last_train_iter(runner)
+                if self.every_n_train_iters(runner, hook.interval) or last:
                     return True
         return False
