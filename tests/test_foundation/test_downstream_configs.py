@@ -286,8 +286,11 @@ def test_segmentation_pipelines_are_the_recipes_plus_the_label_check(
 def test_label_values_outside_the_classes_name_the_file(seg_cfg):
     import numpy as np
     from mmseg.registry import TRANSFORMS
-    check = TRANSFORMS.build(
-        dict(type='CheckSegLabelRange', num_classes=19, ignore_index=255))
+
+    from mst_mm.datasets.check_seg_label_range import CheckSegLabelRange
+    # registered where the config's default_scope (mmseg) finds it
+    assert TRANSFORMS.module_dict['CheckSegLabelRange'] is CheckSegLabelRange
+    check = CheckSegLabelRange(num_classes=19, ignore_index=255)
     good = np.array([[0, 18], [255, 7]], dtype=np.uint8)
     results = dict(gt_seg_map=good, seg_map_path='a_labelTrainIds.png')
     assert check(results) is results
