@@ -10,6 +10,7 @@ the model must be in the checkpoint, with the same shape);
 import re
 
 import torch
+from mmengine.logging import print_log
 
 from .checkpoint_files import key_sample
 
@@ -128,7 +129,6 @@ def patch_pretrained_init_report():
     the module's tensors were set, which kept their initialisation and which
     had another shape. Idempotent.
     """
-    from mmengine.logging import print_log
     from mmengine.model.weight_init import PretrainedInit
     original = PretrainedInit.__call__
     if getattr(original, '_mst_mm_patched', False):
@@ -160,6 +160,7 @@ def patch_pretrained_init_report():
             state_dict = _load_checkpoint_with_prefix(
                 self.prefix, self.checkpoint, map_location=self.map_location)
             result = compare_state_dicts(module.state_dict(), state_dict)
+            # module global on purpose: looked up at call time
             print_log(
                 coverage_summary(result, self.checkpoint, name, self.prefix),
                 logger='current',

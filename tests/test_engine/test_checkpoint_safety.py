@@ -218,7 +218,7 @@ def test_mst_tools_refuse_a_classifier_checkpoint(tool, other_architecture,
 
 
 def test_pretrained_init_partial_only_with_prefix(other_architecture,
-                                                  tiny_config):
+                                                  tiny_config, monkeypatch):
     from mmengine.config import Config
     from mmengine.model.weight_init import PretrainedInit
     from mmpretrain.registry import MODELS
@@ -230,8 +230,19 @@ def test_pretrained_init_partial_only_with_prefix(other_architecture,
     # With a prefix a partial load is allowed, and counted.
     backbone = model.backbone
     before = {k: v.clone() for k, v in backbone.state_dict().items()}
+    import mst_mm.utils.checkpoint_coverage as coverage
+    logged = []
+    monkeypatch.setattr(coverage, 'print_log',
+                        lambda msg, **kw: logged.append((msg, kw)))
     init = PretrainedInit(checkpoint=other_architecture, prefix='backbone.')
     init(backbone)
+    (message, options), = [m for m in logged if 'Pretrained:' in m[0]]
+    total = len(backbone.state_dict())
+    assert message.startswith(
+        f'Pretrained: loaded {total - 2} of {total} tensors of '
+        f'VisionTransformer from {other_architecture}')
+    assert '2 keep their initialisation (ln1.weight, ln1.bias)' in message
+    assert options['level'] == 30  # a warning: something was not loaded
     after = backbone.state_dict()
     changed = [k for k in after if not torch.equal(after[k], before[k])]
     assert 'layers.0.attn.qkv.weight' in changed
