@@ -24,11 +24,12 @@ from mmengine.config import Config, DictAction
 from mmengine.dist import (broadcast_object_list, collect_results,
                            get_dist_info, init_dist, is_main_process)
 from mmengine.registry import init_default_scope
-from mmengine.runner import Runner, load_checkpoint
+from mmengine.runner import Runner
 from mmengine.utils import ProgressBar
 
 import mst_mm  # noqa: F401  (registers MST components, checkpoint loading)
 from mst_mm.evaluation import knn_accuracy, weighted_knn_classify
+from mst_mm.utils.checkpoint_coverage import load_checkpoint_checked
 from mst_mm.utils.launcher import (finish_distributed,
                                    init_cpu_process_group)
 
@@ -83,12 +84,49 @@ def build_feature_model(cfg, args):
             raise FileNotFoundError(
                 f'checkpoint {args.checkpoint!r} does not exist (use '
                 f'"random" for an untrained backbone)')
-        load_checkpoint(model, args.checkpoint, map_location='cpu')
+        load_checkpoint_checked(
+            model, args.checkpoint,
+            what=f'the model of {args.config} ({cfg.model.type})')
     if args.network == 'teacher' and hasattr(model, 'teacher'):
         backbone = model.teacher.module.backbone
     else:
         backbone = model.backbone
     return model, backbone
+
+
+def knn_settings(args, knn_cfg, config):
+    """``(ks, temperature)`` from the command line, else the config; both
+    checked (a k below 1 or a temperature <= 0 is an error, never replaced
+    by a default)."""
+    if args.ks:
+        ks, where = tuple(args.ks), '--ks'
+    else:
+        ks, where = tuple(knn_cfg.get('ks', (10, 20, 100, 200))), (
+            f'knn_evaluation.ks in {config}')
+    if not ks or any(not isinstance(k, int) or k < 1 for k in ks):
+        raise ValueError(f'{where}={list(ks)}: expected integers >= 1')
+    if args.temperature is not None:
+        temperature, where = args.temperature, '--temperature'
+    else:
+        temperature = knn_cfg.get('temperature', 0.07)
+        where = f'knn_evaluation.temperature in {config}'
+    if not temperature > 0:
+        raise ValueError(f'{where}={temperature}: expected a temperature > 0 '
+                         '(the votes are exp(cosine / T))')
+    return ks, temperature
+
+
+def bank_ks(ks, bank_size: int, from_cli: bool) -> dict:
+    """How many neighbours each k really uses: ``min(k, bank_size)``. A k
+    asked for on the command line that the bank cannot serve is an error;
+    one from the config is clamped and reported as such."""
+    too_large = [k for k in ks if k > bank_size]
+    if too_large and from_cli:
+        raise ValueError(
+            f'--ks {too_large}: more neighbours than the {bank_size} images '
+            'of the memory bank (knn_evaluation.train_dataloader); expected '
+            f'k <= {bank_size}')
+    return {k: min(k, bank_size) for k in ks}
 
 
 @torch.no_grad()
@@ -136,11 +174,17 @@ def main(argv=None):
                        'loaders of the memory bank and the queries, ks, '
                        'temperature); see configs/pretrain/_base_/'
                        'mst_deit-s_imagenet.py')
+    ks, temperature = knn_settings(args, knn_cfg, args.config)
     if args.launcher != 'none':
+        # env_cfg.dist_cfg (backend, timeout, ...) as the runner uses it.
+        dist_cfg = dict(cfg.get('env_cfg', {}).get('dist_cfg', None) or {})
+        backend = dist_cfg.pop('backend', 'nccl')
         if torch.cuda.is_available():
-            init_dist(args.launcher, backend='nccl')
+            init_dist(args.launcher, backend=backend, **dist_cfg)
         else:  # mmengine's init_dist needs CUDA
-            init_cpu_process_group(args.launcher, 'gloo')
+            init_cpu_process_group(
+                args.launcher, 'gloo' if backend == 'nccl' else backend,
+                **dist_cfg)
     init_default_scope(cfg.get('default_scope', 'mmpretrain'))
     device = torch.device('cuda' if torch.cuda.is_available() else 'cpu')
     if torch.cuda.is_available():
@@ -149,8 +193,6 @@ def main(argv=None):
 
     model, backbone = build_feature_model(cfg, args)
     model.to(device).eval()
-    ks = tuple(args.ks or knn_cfg.get('ks', (10, 20, 100, 200)))
-    temperature = args.temperature or knn_cfg.get('temperature', 0.07)
 
     what = 'raw-pixel' if backbone is None else f'{args.network} backbone'
     loaders = []
@@ -160,6 +202,9 @@ def main(argv=None):
         loader_cfg.setdefault('collate_fn', dict(type='default_collate'))
         loaders.append(Runner.build_dataloader(loader_cfg))
     train_loader, val_loader = loaders
+    # Before extracting anything: a k the memory bank cannot serve.
+    effective_ks = bank_ks(
+        ks, len(train_loader.dataset), from_cli=bool(args.ks))
     train_feats, train_labels = extract(model, backbone, train_loader, device,
                                         what)
     val_feats, val_labels = extract(model, backbone, val_loader, device,
@@ -178,14 +223,20 @@ def main(argv=None):
               f'{len(train_labels)} train / {len(val_labels)} queries):')
         for k in ks:
             top5 = metrics[0].get(f'k{k}_top5')
+            used = effective_ks[k]
+            note = (f'  (k={k} is more than the {used} images of the memory '
+                    f'bank: all {used} vote)') if used != k else ''
             print(f'  k={k:<4d} top-1 {metrics[0][f"k{k}_top1"]:6.2f}' +
-                  (f'  top-5 {top5:6.2f}' if top5 is not None else ''))
+                  (f'  top-5 {top5:6.2f}' if top5 is not None else '') + note)
         if args.out:
             os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
             with open(args.out, 'w') as f:
                 json.dump(
                     dict(config=args.config, checkpoint=args.checkpoint,
                          features=what, temperature=temperature,
+                         bank_size=len(train_labels),
+                         effective_k={f'k{k}': v
+                                      for k, v in effective_ks.items()},
                          metrics=metrics[0]), f, indent=2)
     broadcast_object_list(metrics)
     finish_distributed()

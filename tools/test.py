@@ -15,6 +15,7 @@ from mmengine.evaluator import DumpResults
 from mmengine.runner import Runner
 
 import mst_mm  # noqa: F401  (registers MST components, checkpoint loading)
+from mst_mm.engine.hooks import register_checkpoint_checks
 from mst_mm.utils import finish_distributed, set_launcher
 
 # The visualization hook of each toolbox and how it is told to draw to a dir.
@@ -98,6 +99,9 @@ def main(argv=None):
         enable_show_dir(cfg, args.show_dir)
 
     runner = Runner.from_cfg(cfg)
+    # The checkpoint must fit the config's model: evaluating a partly random
+    # model would report its accuracy as the checkpoint's.
+    register_checkpoint_checks(runner)
     if args.out is not None:
         runner.test_evaluator.metrics.append(
             DumpResults(out_file_path=args.out))

@@ -13,6 +13,7 @@ from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
 import mst_mm  # noqa: F401  (registers MST components, checkpoint loading)
+from mst_mm.engine.hooks import register_checkpoint_checks
 from mst_mm.utils import finish_distributed, set_launcher
 
 
@@ -127,6 +128,28 @@ def merge_args(cfg, args):
     return cfg
 
 
+def check_auto_resume(work_dir: str) -> None:
+    """``--resume`` without a path resumes from what ``last_checkpoint`` in
+    the work dir names; an empty file, or one naming a missing checkpoint, is
+    an error here rather than mmengine's "can not be found" with an empty
+    name. No ``last_checkpoint`` at all starts a fresh run (mmengine's
+    behaviour, logged by the runner)."""
+    pointer = osp.join(work_dir, 'last_checkpoint')
+    if not osp.isfile(pointer):
+        return
+    with open(pointer) as f:
+        target = f.read().strip()
+    if not target:
+        raise ValueError(
+            f'--resume: {pointer} is empty; expected the path of the '
+            'checkpoint to resume from (write it there, or pass --resume '
+            'PATH)')
+    if '://' not in target and not osp.isfile(target):
+        raise FileNotFoundError(
+            f'--resume: {pointer} names {target}, which does not exist; '
+            'pass --resume PATH with an existing checkpoint')
+
+
 def build_runner(cfg):
     if 'runner_type' in cfg:
         from mmengine.registry import RUNNERS
@@ -140,7 +163,11 @@ def main(argv=None):
         raise FileNotFoundError(f'config file {args.config!r} does not exist')
     cfg = Config.fromfile(args.config)
     cfg = merge_args(cfg, args)
+    if cfg.get('resume', False) and cfg.get('load_from', None) is None:
+        check_auto_resume(cfg.work_dir)
     runner = build_runner(cfg)
+    # load_from / --resume must fit the model (mmengine loads non-strictly)
+    register_checkpoint_checks(runner)
     runner.train()
     finish_distributed()
 

@@ -32,9 +32,9 @@ import torch
 from mmengine.config import Config, DictAction
 from mmengine.logging import MMLogger
 from mmengine.registry import init_default_scope
-from mmengine.runner import load_checkpoint
 
 import mst_mm  # noqa: F401  (registers MST components, checkpoint loading)
+from mst_mm.utils.checkpoint_coverage import load_checkpoint_checked
 from mst_mm.visualization import (attention_and_masks,
                                   attention_maps_per_head, denormalise,
                                   restorations, save_picture,
@@ -99,7 +99,9 @@ def build_model(cfg, checkpoint, device):
     if checkpoint in NO_CHECKPOINT:
         init_quietly(model)
     else:
-        load_checkpoint(model, checkpoint, map_location='cpu')
+        load_checkpoint_checked(
+            model, checkpoint,
+            what=f'the model of the config ({cfg.model.type})')
     for name in ('teacher', 'backbone'):
         if not hasattr(model, name):
             raise TypeError(

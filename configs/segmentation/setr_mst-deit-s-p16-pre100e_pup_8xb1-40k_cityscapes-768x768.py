@@ -23,7 +23,36 @@
 _base_ = 'mmseg::setr/setr_vit-l_pup_8xb1-80k_cityscapes-768x768.py'
 
 custom_imports = dict(
-    imports=['mmpretrain.models', 'mst_mm'], allow_failed_imports=False)
+    imports=['mmpretrain.models', 'mst_mm',
+             'mst_mm.datasets.check_seg_label_range'],
+    allow_failed_imports=False)
+
+# The recipe's pipelines plus CheckSegLabelRange after LoadAnnotations: a
+# label value that is not a train id (0..18) or 255 is an error naming the
+# file, not an IndexError inside the loss or a value counted at test time.
+label_check = dict(type='CheckSegLabelRange', num_classes=19,
+                   ignore_index=255)
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadAnnotations'),
+    label_check,
+    dict(type='RandomResize', scale=(2049, 1025), ratio_range=(0.5, 2.0),
+         keep_ratio=True),
+    dict(type='RandomCrop', crop_size=(768, 768), cat_max_ratio=0.75),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='PhotoMetricDistortion'),
+    dict(type='PackSegInputs'),
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=(2049, 1025), keep_ratio=True),
+    dict(type='LoadAnnotations'),
+    label_check,
+    dict(type='PackSegInputs'),
+]
+train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
+val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+test_dataloader = val_dataloader
 
 # Placeholder: a checkpoint whose keys are `backbone.<mmpretrain ViT key>`,
 # e.g. the MST teacher's backbone exported from a pre-training run. Override it

@@ -1,7 +1,14 @@
 from .checkpoint_compat import (mmengine_checkpoint_safe_globals,
                                 patch_mmengine_checkpoint_loader)
+from .checkpoint_coverage import (check_checkpoint_covers,
+                                  load_checkpoint_checked,
+                                  patch_pretrained_init_report)
 
-__all__ = ['mmengine_checkpoint_safe_globals', 'patch_mmengine_checkpoint_loader']
+__all__ = [
+    'mmengine_checkpoint_safe_globals', 'patch_mmengine_checkpoint_loader',
+    'check_checkpoint_covers', 'load_checkpoint_checked',
+    'patch_pretrained_init_report'
+]
 from .launcher import finish_distributed, set_launcher  # noqa: E402
 
 __all__ += ['finish_distributed', 'set_launcher']

@@ -1,3 +1,4 @@
+import datetime
 import os
 
 import torch
@@ -34,12 +35,21 @@ def set_launcher(cfg, launcher: str) -> None:
     if _is_ddp(wrapper.get('type', 'MMDistributedDataParallel')):
         wrapper['device_ids'] = None
     cfg.model_wrapper_cfg = wrapper
-    init_cpu_process_group(launcher, dist_cfg['backend'])
+    init_cpu_process_group(launcher, **dist_cfg)
 
 
-def init_cpu_process_group(launcher: str, backend: str = 'gloo') -> None:
+def init_cpu_process_group(launcher: str, backend: str = 'gloo',
+                           **dist_cfg) -> None:
     """Start the process group on a CPU machine for the ``pytorch``
-    launcher (``RANK``/``WORLD_SIZE``/``MASTER_*`` from torchrun)."""
+    launcher (``RANK``/``WORLD_SIZE``/``MASTER_*`` from torchrun).
+
+    Args:
+        backend (str): The process group backend (gloo on CPU).
+        **dist_cfg: The rest of ``env_cfg.dist_cfg``, as mmengine's
+            ``init_dist`` takes it: ``timeout`` in seconds (how long a
+            collective waits for a stalled peer before it raises) and any
+            other ``init_process_group`` argument.
+    """
     if launcher != 'pytorch' or torch_dist.is_initialized():
         return
     missing = [k for k in ('RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT')
@@ -48,7 +58,21 @@ def init_cpu_process_group(launcher: str, backend: str = 'gloo') -> None:
         raise RuntimeError(
             f'--launcher pytorch needs the environment torchrun sets; '
             f'{missing} are not set (start it with tools/dist_train.sh)')
-    torch_dist.init_process_group(backend=backend)
+    kwargs = dict(dist_cfg)
+    init_backend = kwargs.pop('init_backend', 'torch')
+    if init_backend != 'torch':
+        raise ValueError(
+            f"env_cfg.dist_cfg.init_backend={init_backend!r}: only 'torch' "
+            'starts a process group on CPU')
+    timeout = kwargs.get('timeout', None)
+    if timeout is not None and not isinstance(timeout, datetime.timedelta):
+        if isinstance(timeout, bool) or not isinstance(
+                timeout, (int, float)) or timeout <= 0:
+            raise ValueError(
+                f'env_cfg.dist_cfg.timeout={timeout!r}: expected a positive '
+                'number of seconds')
+        kwargs['timeout'] = datetime.timedelta(seconds=timeout)
+    torch_dist.init_process_group(backend=backend, **kwargs)
 
 
 def _is_ddp(wrapper_type) -> bool:

@@ -106,6 +106,38 @@ def test_knn_tool_errors(labelled_folder, tmp_path, knn_tool):
     with pytest.raises(FileNotFoundError, match='no_such.pth'):
         knn_tool.main([CONFIG, str(tmp_path / 'no_such.pth'),
                          *data_options(labelled_folder)])
+    # A temperature of 0 is an error, not silently the default 0.07.
+    for value in ('0', '-0.1'):
+        with pytest.raises(ValueError,
+                           match=f'--temperature={float(value)}: expected '
+                           'a temperature > 0'):
+            knn_tool.main([CONFIG, 'random', '--temperature', value,
+                           *data_options(labelled_folder)])
+    with pytest.raises(ValueError, match=r'--ks=\[0, 3\]: expected'):
+        knn_tool.main([CONFIG, 'random', '--ks', '0', '3',
+                       *data_options(labelled_folder)])
+    # The memory bank has 12 images: k=100 cannot be served.
+    with pytest.raises(ValueError,
+                       match=r'--ks \[100\]: more neighbours than the 12 '
+                       'images of the memory bank'):
+        knn_tool.main([CONFIG, 'random', '--ks', '3', '100',
+                       *data_options(labelled_folder)])
+
+
+def test_knn_tool_reports_a_clamped_config_k(labelled_folder, tmp_path,
+                                             knn_tool, capsys):
+    out = str(tmp_path / 'clamped.json')
+    metrics = knn_tool.main([
+        CONFIG, 'none', '--features', 'raw-pixels', '--out', out,
+        *data_options(labelled_folder), 'knn_evaluation.ks=(1,20)'
+    ])
+    assert set(metrics) == {'k1_top1', 'k20_top1'}
+    with open(out) as f:
+        written = json.load(f)
+    assert written['bank_size'] == 12
+    assert written['effective_k'] == {'k1': 1, 'k20': 12}
+    assert ('k=20 is more than the 12 images of the memory bank: all 12 '
+            'vote') in capsys.readouterr().out
 
 
 def test_knn_tool_across_two_processes(labelled_folder, tmp_path,

@@ -264,3 +264,39 @@ def test_wrong_prefix_fails_loudly(repo_root, tmp_path, rel_path):
     model = build_model(load_config(repo_root, rel_path, checkpoint=ckpt))
     with pytest.raises(AssertionError, match='backbone. is not in'):
         model.backbone.init_weights()
+
+
+def test_segmentation_pipelines_are_the_recipes_plus_the_label_check(
+        repo_root, seg_cfg):
+    import mmseg
+    from mmengine.config import Config
+    recipe = Config.fromfile(
+        osp.join(osp.dirname(mmseg.__file__), '.mim', 'configs', 'setr',
+                 'setr_vit-l_pup_8xb1-80k_cityscapes-768x768.py'))
+    for name in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        pipeline = seg_cfg[name].dataset.pipeline
+        types = [t['type'] for t in pipeline]
+        # right after the label map is loaded
+        assert types[types.index('LoadAnnotations') + 1] == \
+            'CheckSegLabelRange', name
+        assert [t for t in pipeline if t['type'] != 'CheckSegLabelRange'
+                ] == recipe[name].dataset.pipeline, name
+
+
+def test_label_values_outside_the_classes_name_the_file(seg_cfg):
+    import numpy as np
+    from mmseg.registry import TRANSFORMS
+
+    from mst_mm.datasets.check_seg_label_range import CheckSegLabelRange
+    # registered where the config's default_scope (mmseg) finds it
+    assert TRANSFORMS.module_dict['CheckSegLabelRange'] is CheckSegLabelRange
+    check = CheckSegLabelRange(num_classes=19, ignore_index=255)
+    good = np.array([[0, 18], [255, 7]], dtype=np.uint8)
+    results = dict(gt_seg_map=good, seg_map_path='a_labelTrainIds.png')
+    assert check(results) is results
+    bad = dict(gt_seg_map=np.array([[0, 50], [255, 19]], dtype=np.uint8),
+               seg_map_path='b_labelIds.png')
+    with pytest.raises(ValueError,
+                       match=r'b_labelIds.png: label values \[19, 50\] are '
+                       r'not class ids; expected 0..18 or 255'):
+        check(bad)

@@ -68,7 +68,12 @@ train_pipeline = [
 train_dataloader = dict(
     batch_size=128,
     num_workers=10,
-    persistent_workers=True,
+    # Workers restart every epoch and seed from the epoch's iterator seed
+    # (part of the checkpoint), so a resumed run augments exactly like an
+    # uninterrupted one; persistent workers would continue streams that a
+    # resume cannot restore.
+    persistent_workers=False,
+    worker_init_fn=dict(type='resumable_worker_init_fn'),
     pin_memory=True,
     drop_last=True,
     sampler=dict(type='DefaultSampler', shuffle=True),
