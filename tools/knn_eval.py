@@ -29,6 +29,7 @@ from mmengine.utils import ProgressBar
 
 import mst_mm  # noqa: F401  (registers MST components, checkpoint loading)
 from mst_mm.evaluation import knn_accuracy, weighted_knn_classify
+from mst_mm.utils import init_weights_quietly
 from mst_mm.utils.checkpoint_coverage import load_checkpoint_checked
 from mst_mm.utils.launcher import (finish_distributed,
                                    init_cpu_process_group)
@@ -78,7 +79,7 @@ def build_feature_model(cfg, args):
     if args.features == 'raw-pixels':
         return model, None
     if args.checkpoint in NO_CHECKPOINT:
-        model.init_weights()
+        init_weights_quietly(model)
     else:
         if not osp.isfile(args.checkpoint):
             raise FileNotFoundError(

@@ -23,17 +23,16 @@ training data when that dataset is missing or cannot be built. CHECKPOINT
 may be ``random`` (an untrained model); the curves alone need no model.
 """
 import argparse
-import logging
 import os
 import os.path as osp
 from glob import glob
 
 import torch
 from mmengine.config import Config, DictAction
-from mmengine.logging import MMLogger
 from mmengine.registry import init_default_scope
 
 import mst_mm  # noqa: F401  (registers MST components, checkpoint loading)
+from mst_mm.utils import init_weights_quietly
 from mst_mm.utils.checkpoint_coverage import load_checkpoint_checked
 from mst_mm.visualization import (attention_and_masks,
                                   attention_maps_per_head, denormalise,
@@ -82,22 +81,11 @@ def parse_args(argv=None):
     return args
 
 
-def init_quietly(model):
-    """``init_weights`` without its per-parameter INFO report."""
-    logger = MMLogger.get_current_instance()
-    level = logger.level
-    logger.setLevel(logging.WARNING)
-    try:
-        model.init_weights()
-    finally:
-        logger.setLevel(level)
-
-
 def build_model(cfg, checkpoint, device):
     from mmpretrain.registry import MODELS
     model = MODELS.build(cfg.model)
     if checkpoint in NO_CHECKPOINT:
-        init_quietly(model)
+        init_weights_quietly(model)
     else:
         load_checkpoint_checked(
             model, checkpoint,
