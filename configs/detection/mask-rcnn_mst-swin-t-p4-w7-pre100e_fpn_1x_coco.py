@@ -53,3 +53,10 @@ model = dict(
         with_cp=False,
         init_cfg=dict(
             type='Pretrained', checkpoint=pretrained, prefix='backbone.')))
+
+# A fixed seed, as the pre-training configs: without one, identical runs on a
+# small set gave bbox mAP anywhere from 0.003 to 0.055. deterministic=False
+# keeps cuDNN's fast (non-deterministic) kernels: runs are repeatable up to
+# their GPU non-determinism; --cfg-options randomness.deterministic=True
+# trades speed for bit-exact repeats.
+randomness = dict(seed=0, deterministic=False)

@@ -93,3 +93,9 @@ param_scheduler = [
 ]
 default_hooks = dict(
     checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=interval))
+
+# A fixed seed, as the pre-training configs, so that a user can reproduce a
+# number. deterministic=False keeps cuDNN's fast (non-deterministic) kernels;
+# --cfg-options randomness.deterministic=True trades speed for bit-exact
+# repeats.
+randomness = dict(seed=0, deterministic=False)
