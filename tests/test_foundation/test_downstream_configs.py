@@ -320,3 +320,28 @@ def test_downstream_configs_are_seeded(repo_root, rel_path):
     cfg = load_config(repo_root, rel_path)
     assert cfg.randomness == dict(seed=0, deterministic=False)
 
+
+@pytest.mark.parametrize('rel_path', [DET_CONFIG, SEG_CONFIG])
+def test_config_header_names_the_export_to_its_checkpoint(repo_root,
+                                                          rel_path):
+    """The header's commands go from a pre-training config that exists, via
+    its last epoch's checkpoint in its default work dir, to exactly the
+    backbone path the config reads."""
+    import re
+
+    from mmengine.config import Config
+    with open(osp.join(repo_root, rel_path)) as f:
+        header = f.read().split('_base_ =')[0]
+    pretrain = re.search(r'dist_train\.sh (configs/pretrain/\S+\.py) 8',
+                         header).group(1)
+    export = re.search(
+        r'mst_to_backbone\.py \\\s*#\s*(\S+) \\\s*#\s*(\S+)', header)
+    src, dst = export.groups()
+
+    pretrain_cfg = Config.fromfile(osp.join(repo_root, pretrain))
+    name = osp.splitext(osp.basename(pretrain))[0]
+    assert src == (f'work_dirs/{name}/'
+                   f'epoch_{pretrain_cfg.train_cfg.max_epochs}.pth')
+    assert dst == Config.fromfile(osp.join(
+        repo_root, rel_path)).model.backbone.init_cfg.checkpoint
+    assert dst == f'work_dirs/{name}/backbone.pth'
