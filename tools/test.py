@@ -62,8 +62,7 @@ def parse_args(argv=None):
     parser.add_argument(
         '--show-dir',
         help='directory (relative to the timestamped work dir) where the '
-        'painted predictions are saved: one per test image for mmdet and '
-        'mmseg configs')
+        'painted predictions are saved, one per test image')
     parser.add_argument(
         '--cfg-options',
         nargs='+',
@@ -84,11 +83,15 @@ def parse_args(argv=None):
 
 def config_scope(cfg, flag):
     """The config's default_scope, checked against the ones the tool knows."""
-    scope = cfg.get('default_scope', 'mmpretrain')
+    scope = scope_of(cfg)
     if scope not in SHOW_HOOKS:
         raise ValueError(f'{flag}: unsupported default_scope {scope!r} '
                          f'in the config; expected one of {list(SHOW_HOOKS)}')
     return scope
+
+
+def scope_of(cfg):
+    return cfg.get('default_scope', 'mmpretrain')
 
 
 def enable_show_dir(cfg, show_dir):
@@ -104,7 +107,22 @@ def enable_show_dir(cfg, show_dir):
         hook = hooks.get('visualization', None) or dict(type=hook_type)
     hook['enable' if scope == 'mmpretrain' else 'draw'] = True
     hook[dir_key] = show_dir
+    if scope == 'mmpretrain':
+        hook['interval'] = 1  # its default draws every 5000th sample
+        if cfg.get('visualizer', None) is None:  # mmengine's cannot draw
+            cfg.visualizer = dict(type='UniversalVisualizer')
     hooks['visualization'] = hook
+
+
+def place_show_dir(runner, show_dir):
+    """mmpretrain's VisualizationHook takes out_dir as given (relative to
+    the current directory): point it into the run's timestamped work dir,
+    as mmdet's and the mmseg hook do, once the runner knows both."""
+    from mmpretrain.engine.hooks import VisualizationHook
+    for hook in runner.hooks:
+        if isinstance(hook, VisualizationHook):
+            hook.out_dir = osp.join(runner.work_dir, runner.timestamp,
+                                    show_dir)
 
 
 def check_out(cfg, out):
@@ -218,6 +236,8 @@ def main(argv=None):
     runner = Runner.from_cfg(cfg)
     for note in launcher_notes:
         runner.logger.warning(note)
+    if args.show_dir is not None and scope_of(cfg) == 'mmpretrain':
+        place_show_dir(runner, args.show_dir)
     if args.out is not None:
         enable_out(cfg, runner, scope, args.out)
     metrics = runner.test()
