@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Usage: tools/dist_knn.sh CONFIG CHECKPOINT NUM_PROCS [knn_eval.py args...]
 # Weighted k-NN across processes (gloo on CPU without GPUs).
-# Python: $PYTHON, else the active environment, else the set-up's venv
-# (tools/find_python.sh); no activated environment needed.
+# Python: $PYTHON, else the first with torch of the active environment,
+# $MST_VENV, .venv, python (tools/find_python.sh); no activation needed.
 set -euo pipefail
 CONFIG=$1
 CHECKPOINT=$2

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Usage: tools/dist_test.sh CONFIG CHECKPOINT NUM_PROCS [test.py args...]
 # Works without GPUs too (gloo on CPU).
-# Python: $PYTHON, else the active environment, else the set-up's venv
-# (tools/find_python.sh); no activated environment needed.
+# Python: $PYTHON, else the first with torch of the active environment,
+# $MST_VENV, .venv, python (tools/find_python.sh); no activation needed.
 set -euo pipefail
 CONFIG=$1
 CHECKPOINT=$2

@@ -2,8 +2,8 @@
 # Usage: tools/dist_train.sh CONFIG NUM_PROCS [train.py args...]
 # One process per GPU; with no GPU the processes run on CPU over gloo
 # (mmengine picks the backend), so `tools/dist_train.sh CONFIG 2` runs anywhere.
-# Python: $PYTHON, else the active environment, else the set-up's venv
-# (tools/find_python.sh); no activated environment needed.
+# Python: $PYTHON, else the first with torch of the active environment,
+# $MST_VENV, .venv, python (tools/find_python.sh); no activation needed.
 set -euo pipefail
 CONFIG=$1
 NPROCS=$2

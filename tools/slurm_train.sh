@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Usage: [GPUS=8 GPUS_PER_NODE=8 CPUS_PER_TASK=5 SRUN_ARGS=...] \
 #   tools/slurm_train.sh PARTITION JOB_NAME CONFIG WORK_DIR [train.py args...]
-# Python: $PYTHON, else the active environment, else the set-up's venv
-# (tools/find_python.sh); no activated environment needed.
+# Python: $PYTHON, else the first with torch of the active environment,
+# $MST_VENV, .venv, python (tools/find_python.sh); no activation needed.
 set -euo pipefail
 PARTITION=$1
 JOB_NAME=$2

@@ -257,55 +257,73 @@ def test_sync_bn_to_bn_converts_nested_configs():
 
 
 # --------------------------------------------------- launcher interpreter
-@pytest.mark.parametrize('case', ['PYTHON', 'VIRTUAL_ENV', 'repo venv'])
-def test_launchers_find_the_project_interpreter(tmp_path, case):
-    """tools/find_python.sh picks $PYTHON, then the active environment,
-    then the set-up's .venv, without an activated environment."""
-    import os
+def fake_python(prefix, with_torch=True):
+    """A ``prefix/bin/python`` whose ``find_spec('torch')`` check succeeds
+    (exit 0) or fails (exit 1)."""
+    bin_dir = prefix / 'bin'
+    bin_dir.mkdir(parents=True)
+    path = bin_dir / 'python'
+    path.write_text(f'#!/bin/sh\nexit {0 if with_torch else 1}\n')
+    path.chmod(0o755)
+    return str(path)
+
+
+def find_python(repo_root, tmp_path, env):
+    """Source tools/find_python.sh in a copy of the repository at
+    ``tmp_path/repo``; return (exit status, PY, stderr)."""
     import shutil
     repo = tmp_path / 'repo'
-    (repo / 'tools').mkdir(parents=True)
-    here = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-    shutil.copy(osp.join(here, 'tools', 'find_python.sh'), repo / 'tools')
+    (repo / 'tools').mkdir(parents=True, exist_ok=True)
+    shutil.copy(osp.join(repo_root, 'tools', 'find_python.sh'),
+                repo / 'tools')
+    script = (f'REPO={repo}; source {repo}/tools/find_python.sh; '
+              'printf %s "$PY"')
+    proc = subprocess.run(['bash', '-c', script],
+                          env=dict(env, PATH='/usr/bin:/bin',
+                                   HOME=str(tmp_path)),
+                          capture_output=True, text=True)
+    return proc.returncode, proc.stdout, proc.stderr
 
-    def fake_python(prefix):
-        """A 'python' that has torch (find_spec succeeds) and says who
-        it is."""
-        bin_dir = prefix / 'bin'
-        bin_dir.mkdir(parents=True)
-        path = bin_dir / 'python'
-        path.write_text('#!/bin/sh\nexit 0\n')
-        path.chmod(0o755)
-        return str(path)
 
-    env = {'PATH': '/usr/bin:/bin', 'HOME': str(tmp_path)}
+@pytest.mark.parametrize('case', ['PYTHON', 'VIRTUAL_ENV', 'repo venv'])
+def test_launchers_find_the_project_interpreter(repo_root, tmp_path, case):
+    """$PYTHON first, then the active environment, then the set-up's
+    .venv, without an activated environment."""
+    repo_venv = tmp_path / 'repo' / '.venv'
+    env = {}
     if case == 'PYTHON':
         expected = env['PYTHON'] = fake_python(tmp_path / 'custom')
-        fake_python(repo / '.venv')
+        fake_python(repo_venv)
     elif case == 'VIRTUAL_ENV':
         env['VIRTUAL_ENV'] = str(tmp_path / 'active')
         expected = fake_python(tmp_path / 'active')
-        fake_python(repo / '.venv')
+        fake_python(repo_venv)
     else:
-        expected = fake_python(repo / '.venv')
-    script = (f'REPO={repo}; source {repo}/tools/find_python.sh; '
-              'printf %s "$PY"')
-    proc = subprocess.run(['bash', '-c', script], env=env,
-                          capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout == expected
-    assert os.access(expected, os.X_OK)
+        expected = fake_python(repo_venv)
+    status, found, stderr = find_python(repo_root, tmp_path, env)
+    assert (status, found) == (0, expected), stderr
 
 
-def test_launchers_name_an_interpreter_without_torch(tmp_path):
+def test_launchers_skip_an_active_environment_without_torch(
+        repo_root, tmp_path):
+    """A conda base environment without torch does not hide the set-up's
+    .venv."""
+    fake_python(tmp_path / 'conda_base', with_torch=False)
+    expected = fake_python(tmp_path / 'repo' / '.venv')
+    status, found, stderr = find_python(
+        repo_root, tmp_path, {'CONDA_PREFIX': str(tmp_path / 'conda_base')})
+    assert (status, found) == (0, expected), stderr
+
+
+def test_launchers_name_an_interpreter_without_torch(repo_root, tmp_path):
     env = {'PATH': '/usr/bin:/bin', 'HOME': str(tmp_path),
            'PYTHON': '/bin/false'}
-    here = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
     proc = subprocess.run(
-        ['bash', osp.join(here, 'tools', 'dist_test.sh'), 'c.py', 'k.pth',
-         '2'], env=env, capture_output=True, text=True)
+        ['bash', osp.join(repo_root, 'tools', 'dist_test.sh'), 'c.py',
+         'k.pth', '2'], env=env, capture_output=True, text=True)
     assert proc.returncode == 1
-    assert "the interpreter '/bin/false' cannot import torch" in proc.stderr
+    assert ('dist_test.sh: no interpreter that can import torch; tried: '
+            '/bin/false.') in proc.stderr
 
 
 # ------------------------------------------------------------ log noise
