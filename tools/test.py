@@ -11,7 +11,8 @@ mmdet's and mmseg's ``tools/test.py``:
   of predictions with RLE masks, no ground truth), mmseg's per-image
   prediction PNGs (a folder; class indices as the dataset's label maps).
 - ``--show-dir``: one drawn image per test image, in
-  ``<work_dir>/<timestamp>/<show_dir>`` (mmdet and mmseg).
+  ``<work_dir>/<timestamp>/<show_dir>`` (for mmpretrain one per image file
+  name: its hook names pictures after it).
 - A scoring metric that returns nothing (mmdet logs "The testing results of
   the whole dataset is empty" when no detection passes the score threshold)
   ends the tool with exit status 1 and a message, not 0.
