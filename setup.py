@@ -43,5 +43,10 @@ setup(
     packages=find_packages(include=['mst_mm', 'mst_mm.*']),
     python_requires='>=3.8',
     install_requires=read_pins(),
-    extras_require=dict(tests=['pytest']),
+    extras_require=dict(
+        tests=['pytest'],
+        # Cityscapes' *_labelTrainIds.png maps (mmseg's converter imports
+        # it): pip install -e ".[cityscapes]", or MST_EXTRAS=cityscapes
+        # with tools/setup_env.sh. See the README, "Data preparation".
+        cityscapes=['cityscapesscripts']),
     zip_safe=False)

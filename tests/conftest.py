@@ -122,3 +122,97 @@ def free_port():
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(('127.0.0.1', 0))
         return sock.getsockname()[1]
+
+
+@pytest.fixture(scope='session')
+def tiny_cityscapes(tmp_path_factory):
+    """A Cityscapes layout of 24 val (and 4 train) images of 64 x 32 with
+    ``_gtFine_labelTrainIds.png`` maps (train ids 0-18 and 255, what
+    cityscapesscripts + mmseg's converter make). Returns the data root."""
+    import cv2
+    root = tmp_path_factory.mktemp('tiny_cityscapes')
+    rng = np.random.default_rng(0)
+    for split, count in (('val', 24), ('train', 4)):
+        img_dir = root / 'leftImg8bit' / split / 'tinycity'
+        seg_dir = root / 'gtFine' / split / 'tinycity'
+        img_dir.mkdir(parents=True)
+        seg_dir.mkdir(parents=True)
+        for i in range(count):
+            stem = f'tinycity_000000_{i:06d}'
+            img = rng.integers(0, 256, (32, 64, 3), dtype=np.uint8)
+            labels = np.repeat(np.arange(16, dtype=np.uint8) % 19, 4)[None]
+            labels = np.repeat((labels + i) % 19, 32, axis=0)
+            labels[:4] = 255  # an ignored band, as the ego-vehicle
+            assert cv2.imwrite(str(img_dir / f'{stem}_leftImg8bit.png'), img)
+            assert cv2.imwrite(
+                str(seg_dir / f'{stem}_gtFine_labelTrainIds.png'), labels)
+    return str(root)
+
+
+@pytest.fixture(scope='session')
+def tiny_coco(tmp_path_factory):
+    """A COCO layout (``annotations/instances_val2017.json``,
+    ``val2017/``) of 4 images of 64 x 64 with one or two box + polygon
+    instances each and COCO's 80 category names. Returns the data root."""
+    import json
+
+    import cv2
+    from mmdet.datasets import CocoDataset
+    root = tmp_path_factory.mktemp('tiny_coco')
+    (root / 'val2017').mkdir()
+    (root / 'annotations').mkdir()
+    rng = np.random.default_rng(0)
+    images, annotations = [], []
+    for i in range(4):
+        name = f'{i:012d}.jpg'
+        img = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
+        assert cv2.imwrite(str(root / 'val2017' / name), img)
+        images.append(dict(id=i + 1, file_name=name, height=64, width=64))
+        for j in range(1 + i % 2):
+            x, y, w, h = 8 + 20 * j, 8 + 4 * i, 24, 20
+            annotations.append(
+                dict(
+                    id=len(annotations) + 1,
+                    image_id=i + 1,
+                    category_id=1 + (i + j) % 3,
+                    bbox=[x, y, w, h],
+                    area=w * h,
+                    segmentation=[[x, y, x + w, y, x + w, y + h, x, y + h]],
+                    iscrowd=0))
+    categories = [
+        dict(id=k + 1, name=name)
+        for k, name in enumerate(CocoDataset.METAINFO['classes'])
+    ]
+    with open(root / 'annotations' / 'instances_val2017.json', 'w') as f:
+        json.dump(
+            dict(images=images, annotations=annotations,
+                 categories=categories), f)
+    return str(root)
+
+
+@pytest.fixture(scope='session')
+def random_checkpoint(tmp_path_factory):
+    """``random_checkpoint(config)``: build the config's model in its
+    toolbox scope with its random initialisation and save it as a runner
+    checkpoint (``state_dict``); returns the path."""
+    import torch
+    from mmengine.config import Config
+    from mmengine.registry import DefaultScope, init_default_scope
+
+    def make(config):
+        cfg = Config.fromfile(config)
+        init_default_scope(cfg.default_scope)
+        if cfg.default_scope == 'mmdet':
+            from mmdet.registry import MODELS
+        else:
+            from mmseg.registry import MODELS
+        with DefaultScope.overwrite_default_scope(cfg.default_scope):
+            torch.manual_seed(0)
+            model = MODELS.build(cfg.model)
+            model.init_weights()
+        path = tmp_path_factory.mktemp('ckpt') / (
+            osp.splitext(osp.basename(config))[0] + '.pth')
+        torch.save(dict(meta=dict(), state_dict=model.state_dict()), path)
+        return str(path)
+
+    return make

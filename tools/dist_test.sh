@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Usage: tools/dist_test.sh CONFIG CHECKPOINT NUM_PROCS [test.py args...]
 # Works without GPUs too (gloo on CPU).
+# Python: $PYTHON, else the first with torch of the active environment,
+# $MST_VENV, .venv, python (tools/find_python.sh); no activation needed.
 set -euo pipefail
 CONFIG=$1
 CHECKPOINT=$2
@@ -10,8 +12,11 @@ NODE_RANK=${NODE_RANK:-0}
 PORT=${PORT:-29500}
 MASTER_ADDR=${MASTER_ADDR:-"127.0.0.1"}
 TOOLS=$(cd "$(dirname "$0")" && pwd)
+REPO=$(dirname "$TOOLS")
+# shellcheck source=find_python.sh
+source "$TOOLS/find_python.sh"  # sets PY
 PYTHONPATH="$TOOLS/..${PYTHONPATH:+:$PYTHONPATH}" \
-exec python -m torch.distributed.run \
+exec "$PY" -m torch.distributed.run \
     --nnodes="$NNODES" \
     --node_rank="$NODE_RANK" \
     --master_addr="$MASTER_ADDR" \

@@ -13,6 +13,8 @@
 #   MST_WHEEL_CACHE     where the built mmcv wheel is kept and reused
 #                       (default: ~/.cache/mst_mm/wheels)
 #   MST_APT=0           skip Debian's dataset-fashion-mnist (the demo data)
+#   MST_EXTRAS=<names>  also install setup.py extras, e.g. MST_EXTRAS=cityscapes
+#                       (cityscapesscripts, to prepare Cityscapes)
 #
 #   MST_SETUP_LOGS      where each step's output is logged
 #                       (default: ~/.cache/mst_mm/setup-logs)
@@ -119,6 +121,10 @@ log "installing mmengine, mmpretrain, mmdet, mmsegmentation and mst_mm"
 step "toolboxes" "${PIP[@]}" --no-build-isolation \
     -r <(grep -vE '^(torch|torchvision|mmcv)([<>=!~ ]|$)' "$PINS") pytest addict yapf
 step "mst_mm" "${PIP[@]}" --no-build-isolation --no-deps -e "$REPO"
+if [ -n "${MST_EXTRAS:-}" ]; then
+    log "installing the extras: $MST_EXTRAS"
+    step "extras" "${PIP[@]}" --no-build-isolation -e "$REPO[$MST_EXTRAS]"
+fi
 "$PY" -c 'import mst_mm, mmcv.ops, mmdet, mmseg, mmpretrain; print("mst_mm", mst_mm.__version__, "ready")'
 if [ "$VENV" != current ]; then
     log "done: activate with 'source $VENV/bin/activate' (or call $VENV/bin/python)"

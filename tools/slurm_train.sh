@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Usage: [GPUS=8 GPUS_PER_NODE=8 CPUS_PER_TASK=5 SRUN_ARGS=...] \
 #   tools/slurm_train.sh PARTITION JOB_NAME CONFIG WORK_DIR [train.py args...]
+# Python: $PYTHON, else the first with torch of the active environment,
+# $MST_VENV, .venv, python (tools/find_python.sh); no activation needed.
 set -euo pipefail
 PARTITION=$1
 JOB_NAME=$2
@@ -11,6 +13,9 @@ GPUS_PER_NODE=${GPUS_PER_NODE:-8}
 CPUS_PER_TASK=${CPUS_PER_TASK:-5}
 SRUN_ARGS=${SRUN_ARGS:-""}
 TOOLS=$(cd "$(dirname "$0")" && pwd)
+REPO=$(dirname "$TOOLS")
+# shellcheck source=find_python.sh
+source "$TOOLS/find_python.sh"  # sets PY
 PYTHONPATH="$TOOLS/..${PYTHONPATH:+:$PYTHONPATH}" \
 srun -p "$PARTITION" \
     --job-name="$JOB_NAME" \
@@ -20,5 +25,5 @@ srun -p "$PARTITION" \
     --cpus-per-task="$CPUS_PER_TASK" \
     --kill-on-bad-exit=1 \
     $SRUN_ARGS \
-    python -u "$TOOLS/train.py" "$CONFIG" --work-dir="$WORK_DIR" \
+    "$PY" -u "$TOOLS/train.py" "$CONFIG" --work-dir="$WORK_DIR" \
     --launcher slurm "${@:5}"

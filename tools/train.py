@@ -14,7 +14,8 @@ from mmengine.runner import Runner
 
 import mst_mm  # noqa: F401  (registers MST components, checkpoint loading)
 from mst_mm.engine.hooks import register_checkpoint_checks
-from mst_mm.utils import finish_distributed, set_launcher
+from mst_mm.utils import (finish_distributed, keep_out_of_console,
+                          set_launcher)
 
 
 def parse_args(argv=None):
@@ -81,7 +82,9 @@ def merge_args(cfg, args):
         cfg.val_dataloader = None
         cfg.val_evaluator = None
 
-    set_launcher(cfg, args.launcher)
+    # What set_launcher changed for a CPU launch, logged once the runner
+    # (and its log file) exists.
+    args.launcher_notes = set_launcher(cfg, args.launcher)
 
     # work_dir: CLI > config > ./work_dirs/<config name>
     if args.work_dir is not None:
@@ -168,6 +171,11 @@ def main(argv=None):
     runner = build_runner(cfg)
     # load_from / --resume must fit the model (mmengine loads non-strictly)
     register_checkpoint_checks(runner)
+    for note in args.launcher_notes:
+        runner.logger.warning(note)
+    # The optimizer (built in runner.train()) logs one line per parameter
+    # option: into the log file, not onto the console.
+    keep_out_of_console(runner.logger)
     runner.train()
     finish_distributed()
 

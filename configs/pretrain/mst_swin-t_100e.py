@@ -6,7 +6,7 @@
 #   tools/dist_train.sh configs/pretrain/mst_swin-t_100e.py 8
 #   python tools/model_converters/mst_to_backbone.py \
 #       work_dirs/mst_swin-t_100e/epoch_100.pth \
-#       work_dirs/mst_swin-t-p4-w7_pre100e_in1k/backbone.pth
+#       work_dirs/mst_swin-t_100e/backbone.pth
 #
 # Swin has no cls token: the masks live on the 56 x 56 patch-embedding grid
 # and the teacher's importance map is the pooled query's attention in the

@@ -8,10 +8,19 @@
 # Table 3 and the abstract give 100 pre-training epochs for MST and DINO; the
 # text of Sec. 4.4 says 300 (and 74.7 mIoU). The name follows the table.
 #
+# The backbone checkpoint: pre-train, then export the teacher's backbone to
+# the path this config reads (`pretrained` below), one command:
+#   tools/dist_train.sh configs/pretrain/mst_deit-s_100e.py 8
+#   python tools/model_converters/mst_to_backbone.py \
+#       work_dirs/mst_deit-s_100e/epoch_100.pth \
+#       work_dirs/mst_deit-s_100e/backbone.pth
+# (another file: --cfg-options model.backbone.init_cfg.checkpoint=<file>).
+# Data: Cityscapes under data/cityscapes/ with *_labelTrainIds.png maps made
+# by cityscapesscripts + mmseg's converter (README, "Data preparation").
+#
 # Run:
 #   tools/dist_train.sh \
-#       configs/segmentation/setr_mst-deit-s-p16-pre100e_pup_8xb1-40k_cityscapes-768x768.py 8 \
-#       --cfg-options model.backbone.init_cfg.checkpoint=<MST DeiT-S backbone>
+#       configs/segmentation/setr_mst-deit-s-p16-pre100e_pup_8xb1-40k_cityscapes-768x768.py 8
 #
 # Everything but the backbone size and the schedule length is mmseg's
 # SETR-PUP recipe: data pipeline, PUP decode head + 3 auxiliary heads, SGD
@@ -54,10 +63,11 @@ train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
 val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
 test_dataloader = val_dataloader
 
-# Placeholder: a checkpoint whose keys are `backbone.<mmpretrain ViT key>`,
-# e.g. the MST teacher's backbone exported from a pre-training run. Override it
-# with --cfg-options model.backbone.init_cfg.checkpoint=...
-pretrained = 'work_dirs/mst_deit-s-p16_pre100e_in1k/backbone.pth'
+# A checkpoint whose keys are `backbone.<mmpretrain ViT key>`: the MST
+# teacher's backbone exported from configs/pretrain/mst_deit-s_100e.py (the
+# command in the header). Override it with
+# --cfg-options model.backbone.init_cfg.checkpoint=...
+pretrained = 'work_dirs/mst_deit-s_100e/backbone.pth'
 
 norm_cfg = dict(type='SyncBN', requires_grad=True)  # the recipe's head norm
 embed_dims = 384  # DeiT-S
@@ -122,3 +132,9 @@ param_scheduler = [
 ]
 default_hooks = dict(
     checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=interval))
+
+# A fixed seed, as the pre-training configs, so that a user can reproduce a
+# number. deterministic=False keeps cuDNN's fast (non-deterministic) kernels;
+# --cfg-options randomness.deterministic=True trades speed for bit-exact
+# repeats.
+randomness = dict(seed=0, deterministic=False)

@@ -4,8 +4,13 @@ import os
 import torch
 import torch.distributed as torch_dist
 
+# Norm layer types that need CUDA under DDP ("SyncBatchNorm layers only work
+# with GPU modules"); on a CPU launch they are built as plain BN.
+SYNC_BN_TYPES = ('SyncBN', 'MMSyncBN', 'SyncBatchNorm', 'nn.SyncBatchNorm',
+                 torch.nn.SyncBatchNorm)
 
-def set_launcher(cfg, launcher: str) -> None:
+
+def set_launcher(cfg, launcher: str) -> list:
     """Set ``cfg.launcher`` and make multi-process runs work without CUDA.
 
     mmengine 0.10.7 assumes GPUs once a launcher is given: its
@@ -17,13 +22,28 @@ def set_launcher(cfg, launcher: str) -> None:
     - starts it here for the ``pytorch`` launcher (torchrun's environment),
       so that the runner finds it initialised and skips ``init_dist``,
     - wraps the model in ``MMDistributedDataParallel`` with
-      ``device_ids=None``, DDP's form for CPU modules.
+      ``device_ids=None``, DDP's form for CPU modules,
+    - builds the model's SyncBN layers as BN (:func:`sync_bn_to_bn`): DDP
+      refuses SyncBN on CPU modules. Each process then normalises with its
+      own batch statistics; the weights and checkpoint keys are the same.
 
     so that ``tools/dist_train.sh CONFIG 2`` also runs on a laptop.
+
+    Returns:
+        list[str]: what was changed for the CPU, for the tool to write into
+        the run's log once the runner (and its log file) exists.
     """
     cfg.launcher = launcher
     if launcher == 'none' or torch.cuda.is_available():
-        return
+        return []
+    notes = []
+    converted = sync_bn_to_bn(cfg.model)
+    if converted:
+        notes.append(
+            f'no CUDA: {len(converted)} SyncBN norm layer config(s) of the '
+            f'model built as BN ({", ".join(converted)}); SyncBN under DDP '
+            'needs GPUs. Each process normalises with its own batch '
+            'statistics; checkpoints keep the same keys.')
     env_cfg = cfg.setdefault('env_cfg', {})
     dist_cfg = env_cfg.setdefault('dist_cfg', {})
     if dist_cfg.get('backend', 'nccl') == 'nccl':
@@ -36,6 +56,31 @@ def set_launcher(cfg, launcher: str) -> None:
         wrapper['device_ids'] = None
     cfg.model_wrapper_cfg = wrapper
     init_cpu_process_group(launcher, **dist_cfg)
+    return notes
+
+
+def sync_bn_to_bn(model_cfg, path: str = 'model') -> list:
+    """Replace every SyncBN norm config in ``model_cfg`` by BN, in place.
+
+    Walks nested dicts and lists: a dict whose ``type`` is one of
+    :data:`SYNC_BN_TYPES` becomes ``type='BN'`` (mmcv's ``nn.BatchNorm2d``;
+    all other keys, ``requires_grad`` for instance, are kept).
+
+    Returns:
+        list[str]: the dotted paths of the converted configs, e.g.
+        ``model.decode_head.norm_cfg``.
+    """
+    converted = []
+    if isinstance(model_cfg, dict):
+        if model_cfg.get('type', None) in SYNC_BN_TYPES:
+            model_cfg['type'] = 'BN'
+            converted.append(path)
+        for key, value in model_cfg.items():
+            converted += sync_bn_to_bn(value, f'{path}.{key}')
+    elif isinstance(model_cfg, (list, tuple)):
+        for i, value in enumerate(model_cfg):
+            converted += sync_bn_to_bn(value, f'{path}.{i}')
+    return converted
 
 
 def init_cpu_process_group(launcher: str, backend: str = 'gloo',

@@ -176,6 +176,53 @@ def test_detection_init_cfg_loads_the_backbone_prefix(repo_root, tmp_path):
                           }
 
 
+def test_detection_window_size_change_resizes_the_bias_tables(
+        repo_root, tmp_path):
+    """A detection config with window 12 loads a window-7 pre-training
+    backbone: mmpretrain resizes every relative-position bias table from
+    13 x 13 to 23 x 23 offsets (scipy's interp2d, hence the SciPy pin)."""
+    import scipy
+    from mmengine.utils import digit_version
+    from mmpretrain.models import SwinTransformer
+
+    assert digit_version(scipy.__version__) < digit_version('1.14.0'), (
+        f'SciPy {scipy.__version__}: requirements/pins.txt says scipy<1.14')
+    torch.manual_seed(0)
+    exported = SwinTransformer(arch='tiny', window_size=7)
+    with torch.no_grad():  # tables are zero-initialised: give them values
+        for name, param in exported.named_parameters():
+            if name.endswith('relative_position_bias_table'):
+                param.normal_(std=0.5)
+    ckpt = str(tmp_path / 'mst_swin-t-w7_backbone.pth')
+    state_dict = save_backbone_checkpoint(exported, ckpt)
+
+    cfg = load_config(repo_root, DET_CONFIG, checkpoint=ckpt)
+    cfg.model.backbone.window_size = 12
+    model = build_model(cfg)
+    model.backbone.init_weights()
+    loaded = model.backbone.state_dict()
+
+    tables = [k for k in loaded if k.endswith('relative_position_bias_table')]
+    assert len(tables) == 12  # one per block
+    for key in tables:
+        source = state_dict[f'backbone.{key}']
+        heads = source.shape[1]
+        assert source.shape == (13 * 13, heads)
+        assert loaded[key].shape == (23 * 23, heads), key
+        # The resize interpolates through the source grid, whose offset 0
+        # (centre) stays at offset 0: the centre value arrives unchanged.
+        torch.testing.assert_close(
+            loaded[key].view(23, 23, heads)[11, 11],
+            source.view(13, 13, heads)[6, 6])
+        assert not torch.allclose(loaded[key], torch.zeros_like(loaded[key]))
+    # Everything but the tables (and the index buffers) loads as is.
+    qkv = 'stages.2.blocks.3.attn.w_msa.qkv.weight'
+    assert torch.equal(loaded[qkv], state_dict[f'backbone.{qkv}'])
+    with torch.no_grad():
+        feats = model.backbone(torch.rand(1, 3, 96, 96))
+    assert [f.shape[-1] for f in feats] == [24, 12, 6, 3]
+
+
 # ------------------------------------------------------------ segmentation
 def test_segmentation_config_keeps_the_recipe(seg_cfg):
     cfg = seg_cfg
@@ -300,3 +347,37 @@ def test_label_values_outside_the_classes_name_the_file(seg_cfg):
                        match=r'b_labelIds.png: label values \[19, 50\] are '
                        r'not class ids; expected 0..18 or 255'):
         check(bad)
+
+
+@pytest.mark.parametrize('rel_path', [DET_CONFIG, SEG_CONFIG])
+def test_downstream_configs_are_seeded(repo_root, rel_path):
+    """Fine-tuning is seeded like pre-training, so a number can be
+    reproduced; cuDNN's non-deterministic kernels stay allowed."""
+    cfg = load_config(repo_root, rel_path)
+    assert cfg.randomness == dict(seed=0, deterministic=False)
+
+
+@pytest.mark.parametrize('rel_path', [DET_CONFIG, SEG_CONFIG])
+def test_config_header_names_the_export_to_its_checkpoint(repo_root,
+                                                          rel_path):
+    """The header's commands go from a pre-training config that exists, via
+    its last epoch's checkpoint in its default work dir, to exactly the
+    backbone path the config reads."""
+    import re
+
+    from mmengine.config import Config
+    with open(osp.join(repo_root, rel_path)) as f:
+        header = f.read().split('_base_ =')[0]
+    pretrain = re.search(r'dist_train\.sh (configs/pretrain/\S+\.py) 8',
+                         header).group(1)
+    export = re.search(
+        r'mst_to_backbone\.py \\\s*#\s*(\S+) \\\s*#\s*(\S+)', header)
+    src, dst = export.groups()
+
+    pretrain_cfg = Config.fromfile(osp.join(repo_root, pretrain))
+    name = osp.splitext(osp.basename(pretrain))[0]
+    assert src == (f'work_dirs/{name}/'
+                   f'epoch_{pretrain_cfg.train_cfg.max_epochs}.pth')
+    assert dst == Config.fromfile(osp.join(
+        repo_root, rel_path)).model.backbone.init_cfg.checkpoint
+    assert dst == f'work_dirs/{name}/backbone.pth'

@@ -287,3 +287,28 @@ def test_missing_data_root_is_named(tmp_path, train_tool, tiny_config,
             *data_root_options(missing)
         ])
     assert 'no_such_dataset' in str(error.value)
+
+
+def test_test_tool_show_dir_draws_into_the_work_dir(
+        trained_run, tmp_path, test_tool, tiny_config, tiny_image_folder,
+        data_root_options, monkeypatch):
+    """mmpretrain configs: every test image drawn (not every 5000th) into
+    <work_dir>/<timestamp>/<show_dir>, nothing in the current directory."""
+    import glob
+    cwd = tmp_path / 'cwd'
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    work_dir = str(tmp_path / 'test')
+    test_tool.main([
+        tiny_config,
+        osp.join(trained_run, 'epoch_2.pth'), '--work-dir', work_dir,
+        '--show-dir', 'vis', '--cfg-options',
+        *data_root_options(tiny_image_folder)
+    ])
+    drawn = glob.glob(osp.join(work_dir, '*', 'vis', '*.png'))
+    # mmpretrain names a picture after the image's file name: the two class
+    # folders' 0.png .. 3.png give 4 names for the 8 images.
+    assert sorted(osp.basename(p) for p in drawn) == [
+        f'{i}.png_0.png' for i in range(4)
+    ]
+    assert list(cwd.iterdir()) == []
