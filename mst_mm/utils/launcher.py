@@ -8,6 +8,22 @@ import torch.distributed as torch_dist
 # with GPU modules"); on a CPU launch they are built as plain BN.
 SYNC_BN_TYPES = ('SyncBN', 'MMSyncBN', 'SyncBatchNorm', 'nn.SyncBatchNorm',
                  torch.nn.SyncBatchNorm)
+# What they become: mmengine's batch norm for inputs of any dimension (the
+# class mmengine's own revert_sync_batchnorm uses). SyncBN serves 1-d inputs
+# (MST's projection head) and 2-d ones (decoders, segmentation heads), so a
+# fixed BatchNorm1d/2d would break one of them; the parameter names, and so
+# the checkpoint keys, stay those of SyncBN.
+CPU_BN_TYPE = 'BNXd'
+
+
+def _register_cpu_bn():
+    from mmengine.model.utils import _BatchNormXd
+    from mmengine.registry import MODELS
+    if CPU_BN_TYPE not in MODELS.module_dict:
+        MODELS.register_module(CPU_BN_TYPE, module=_BatchNormXd)
+
+
+_register_cpu_bn()
 
 
 def set_launcher(cfg, launcher: str) -> list:
@@ -63,8 +79,9 @@ def sync_bn_to_bn(model_cfg, path: str = 'model') -> list:
     """Replace every SyncBN norm config in ``model_cfg`` by BN, in place.
 
     Walks nested dicts and lists: a dict whose ``type`` is one of
-    :data:`SYNC_BN_TYPES` becomes ``type='BN'`` (mmcv's ``nn.BatchNorm2d``;
-    all other keys, ``requires_grad`` for instance, are kept).
+    :data:`SYNC_BN_TYPES` becomes ``type='BNXd'`` (a batch norm for inputs
+    of any dimension, registered above; all other keys, ``requires_grad``
+    for instance, are kept).
 
     Returns:
         list[str]: the dotted paths of the converted configs, e.g.
@@ -73,7 +90,7 @@ def sync_bn_to_bn(model_cfg, path: str = 'model') -> list:
     converted = []
     if isinstance(model_cfg, dict):
         if model_cfg.get('type', None) in SYNC_BN_TYPES:
-            model_cfg['type'] = 'BN'
+            model_cfg['type'] = CPU_BN_TYPE
             converted.append(path)
         for key, value in model_cfg.items():
             converted += sync_bn_to_bn(value, f'{path}.{key}')

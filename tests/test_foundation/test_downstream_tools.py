@@ -251,9 +251,28 @@ def test_sync_bn_to_bn_converts_nested_configs():
     assert sync_bn_to_bn(model) == [
         'model.head.norm_cfg', 'model.aux.0.norm_cfg'
     ]
-    assert model['head']['norm_cfg'] == dict(type='BN', requires_grad=True)
-    assert model['aux'][0]['norm_cfg']['type'] == 'BN'
+    assert model['head']['norm_cfg'] == dict(type='BNXd', requires_grad=True)
+    assert model['aux'][0]['norm_cfg']['type'] == 'BNXd'
     assert model['aux'][1]['norm_cfg']['type'] == 'LN'
+
+
+def test_converted_sync_bn_serves_1d_and_2d_inputs():
+    """MST's head normalises (B, C) tokens and its decoder (B, C, H, W)
+    maps, both with SyncBN in the paper's configs: after the CPU conversion
+    both still build and run, with SyncBN's parameter names."""
+    import torch
+    from mmcv.cnn import build_norm_layer
+    from mmengine.registry import init_default_scope
+
+    from mst_mm.utils import sync_bn_to_bn
+    init_default_scope('mmpretrain')
+    cfg = dict(norm_cfg=dict(type='SyncBN'))
+    sync_bn_to_bn(cfg)
+    name, bn = build_norm_layer(cfg['norm_cfg'], 8)
+    sync_name, _ = build_norm_layer(dict(type='SyncBN'), 8)
+    assert name == sync_name
+    assert bn(torch.randn(4, 8)).shape == (4, 8)
+    assert bn(torch.randn(2, 8, 3, 3)).shape == (2, 8, 3, 3)
 
 
 # --------------------------------------------------- launcher interpreter
