@@ -1,3 +1,5 @@
+from .collapse_detection_hook import (CollapseDetectionHook,
+                                      TrainingCollapseError)
 from .freeze_last_layer_hook import FreezeLastLayerHook
 from .mst_visualization_hook import MSTVisualizationHook
 from .non_finite_loss_hook import NonFiniteLossHook
@@ -6,6 +8,7 @@ from .random_state_hook import RandomStateHook
 from .weight_decay_logger_hook import WeightDecayLoggerHook
 
 __all__ = [
-    'FreezeLastLayerHook', 'MSTVisualizationHook', 'NonFiniteLossHook',
-    'PerParameterGradClipHook', 'RandomStateHook', 'WeightDecayLoggerHook'
+    'CollapseDetectionHook', 'FreezeLastLayerHook', 'MSTVisualizationHook',
+    'NonFiniteLossHook', 'PerParameterGradClipHook', 'RandomStateHook',
+    'TrainingCollapseError', 'WeightDecayLoggerHook'
 ]
