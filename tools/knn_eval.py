@@ -21,14 +21,13 @@ import os.path as osp
 
 import torch
 from mmengine.config import Config, DictAction
-from mmengine.dist import (broadcast_object_list, collect_results,
-                           get_dist_info, init_dist, is_main_process)
+from mmengine.dist import init_dist, is_main_process
 from mmengine.registry import init_default_scope
-from mmengine.runner import Runner, load_checkpoint
-from mmengine.utils import ProgressBar
+from mmengine.runner import load_checkpoint
 
 import mst_mm  # noqa: F401  (registers MST components, checkpoint loading)
-from mst_mm.evaluation import knn_accuracy, weighted_knn_classify
+from mst_mm.evaluation import (build_knn_dataloaders, evaluate_knn,
+                               knn_backbone, knn_settings)
 from mst_mm.utils.launcher import (finish_distributed,
                                    init_cpu_process_group)
 
@@ -84,43 +83,7 @@ def build_feature_model(cfg, args):
                 f'checkpoint {args.checkpoint!r} does not exist (use '
                 f'"random" for an untrained backbone)')
         load_checkpoint(model, args.checkpoint, map_location='cpu')
-    if args.network == 'teacher' and hasattr(model, 'teacher'):
-        backbone = model.teacher.module.backbone
-    else:
-        backbone = model.backbone
-    return model, backbone
-
-
-@torch.no_grad()
-def extract(model, backbone, loader, device, what):
-    """(features, labels) of every sample, gathered on the main process in
-    dataset order."""
-    rank, world_size = get_dist_info()
-    dataset = loader.dataset
-    bar = ProgressBar(len(dataset)) if rank == 0 else None
-    if rank == 0:
-        print(f'\nextracting {what} features of {len(dataset)} images')
-    results = []
-    for data in loader:
-        data = model.data_preprocessor(data, False)
-        inputs = data['inputs'].to(device)
-        if backbone is None:
-            feats = inputs.flatten(1)
-        else:
-            feats = backbone(inputs)[-1]
-            if feats.dim() == 4:  # a feature map: global average pooling
-                feats = feats.mean(dim=(2, 3))
-        labels = [int(s.gt_label) for s in data['data_samples']]
-        results.extend(zip(feats.float().cpu(), labels))
-        if bar is not None:
-            for _ in range(len(labels) * world_size):
-                bar.update()
-    results = collect_results(results, len(dataset), device='cpu')
-    if results is None:
-        return None, None
-    feats = torch.stack([f for f, _ in results])
-    labels = torch.tensor([label for _, label in results])
-    return feats, labels
+    return model, knn_backbone(model, args.network)
 
 
 def main(argv=None):
@@ -149,36 +112,22 @@ def main(argv=None):
 
     model, backbone = build_feature_model(cfg, args)
     model.to(device).eval()
-    ks = tuple(args.ks or knn_cfg.get('ks', (10, 20, 100, 200)))
-    temperature = args.temperature or knn_cfg.get('temperature', 0.07)
+    ks, temperature = knn_settings(knn_cfg)
+    ks = tuple(args.ks or ks)
+    temperature = args.temperature or temperature
 
     what = 'raw-pixel' if backbone is None else f'{args.network} backbone'
-    loaders = []
-    for name in ('train_dataloader', 'val_dataloader'):
-        loader_cfg = knn_cfg[name]
-        # SelfSupDataPreprocessor reads a list as views: stack the batch.
-        loader_cfg.setdefault('collate_fn', dict(type='default_collate'))
-        loaders.append(Runner.build_dataloader(loader_cfg))
-    train_loader, val_loader = loaders
-    train_feats, train_labels = extract(model, backbone, train_loader, device,
-                                        what)
-    val_feats, val_labels = extract(model, backbone, val_loader, device,
-                                    what)
+    train_loader, val_loader = build_knn_dataloaders(knn_cfg, args.config)
+    metrics = evaluate_knn(model, backbone, train_loader, val_loader, ks,
+                           temperature, device, what)
 
-    metrics = [None]
     if is_main_process():
-        classes = train_loader.dataset.metainfo.get('classes')
-        num_classes = len(classes) if classes else int(
-            max(train_labels.max(), val_labels.max())) + 1
-        scores = weighted_knn_classify(
-            train_feats.to(device), train_labels.to(device), val_feats,
-            num_classes, ks=ks, temperature=temperature)
-        metrics = [knn_accuracy(scores, val_labels)]
         print(f'\nweighted k-NN ({what}, T={temperature}, '
-              f'{len(train_labels)} train / {len(val_labels)} queries):')
+              f'{len(train_loader.dataset)} train / '
+              f'{len(val_loader.dataset)} queries):')
         for k in ks:
-            top5 = metrics[0].get(f'k{k}_top5')
-            print(f'  k={k:<4d} top-1 {metrics[0][f"k{k}_top1"]:6.2f}' +
+            top5 = metrics.get(f'k{k}_top5')
+            print(f'  k={k:<4d} top-1 {metrics[f"k{k}_top1"]:6.2f}' +
                   (f'  top-5 {top5:6.2f}' if top5 is not None else ''))
         if args.out:
             os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
@@ -186,10 +135,9 @@ def main(argv=None):
                 json.dump(
                     dict(config=args.config, checkpoint=args.checkpoint,
                          features=what, temperature=temperature,
-                         metrics=metrics[0]), f, indent=2)
-    broadcast_object_list(metrics)
+                         metrics=metrics), f, indent=2)
     finish_distributed()
-    return metrics[0]
+    return metrics
 
 
 if __name__ == '__main__':

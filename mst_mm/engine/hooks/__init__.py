@@ -3,12 +3,13 @@ from .collapse_detection_hook import (CollapseDetectionHook,
 from .freeze_last_layer_hook import FreezeLastLayerHook
 from .mst_visualization_hook import MSTVisualizationHook
 from .non_finite_loss_hook import NonFiniteLossHook
+from .online_knn_hook import OnlineKNNHook
 from .per_parameter_grad_clip_hook import PerParameterGradClipHook
 from .random_state_hook import RandomStateHook
 from .weight_decay_logger_hook import WeightDecayLoggerHook
 
 __all__ = [
     'CollapseDetectionHook', 'FreezeLastLayerHook', 'MSTVisualizationHook',
-    'NonFiniteLossHook', 'PerParameterGradClipHook', 'RandomStateHook',
-    'TrainingCollapseError', 'WeightDecayLoggerHook'
+    'NonFiniteLossHook', 'OnlineKNNHook', 'PerParameterGradClipHook',
+    'RandomStateHook', 'TrainingCollapseError', 'WeightDecayLoggerHook'
 ]
