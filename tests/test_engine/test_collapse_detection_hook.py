@@ -242,3 +242,17 @@ def test_real_healthy_run_is_silent(tiny_images, tmp_path, train_tool):
     assert 'Epoch(train) [4][4/4]' in text
     # ... without a word.
     assert 'COLLAPSE' not in text
+
+
+def test_every_pretraining_config_detects_collapse():
+    from mmengine.config import Config
+    configs = sorted(
+        glob(osp.join(REPO, 'configs', 'pretrain', '*.py')) +
+        glob(osp.join(REPO, 'configs', 'pretrain', 'ablations', '*.py')))
+    assert len(configs) >= 15
+    for path in configs:
+        hooks = [
+            h for h in Config.fromfile(path).custom_hooks
+            if h.type == 'CollapseDetectionHook'
+        ]
+        assert len(hooks) == 1 and not hooks[0].get('stop', False), path
