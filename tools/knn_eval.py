@@ -21,14 +21,13 @@ import os.path as osp
 
 import torch
 from mmengine.config import Config, DictAction
-from mmengine.dist import (broadcast_object_list, collect_results,
-                           get_dist_info, init_dist, is_main_process)
+from mmengine.dist import init_dist, is_main_process
 from mmengine.registry import init_default_scope
-from mmengine.runner import Runner
-from mmengine.utils import ProgressBar
+from mmengine.runner import set_random_seed
 
 import mst_mm  # noqa: F401  (registers MST components, checkpoint loading)
-from mst_mm.evaluation import knn_accuracy, weighted_knn_classify
+from mst_mm.evaluation import (bank_ks, build_knn_dataloaders, evaluate_knn,
+                               knn_backbone, knn_settings)
 from mst_mm.utils import init_weights_quietly
 from mst_mm.utils.checkpoint_coverage import load_checkpoint_checked
 from mst_mm.utils.launcher import (finish_distributed,
@@ -70,7 +69,6 @@ def parse_args(argv=None):
 
 
 def build_feature_model(cfg, args):
-    from mmengine.runner import set_random_seed
     from mmpretrain.registry import MODELS
 
     # A "random" backbone is reproducible: the config's seed (or 0).
@@ -88,78 +86,7 @@ def build_feature_model(cfg, args):
         load_checkpoint_checked(
             model, args.checkpoint,
             what=f'the model of {args.config} ({cfg.model.type})')
-    if args.network == 'teacher' and hasattr(model, 'teacher'):
-        backbone = model.teacher.module.backbone
-    else:
-        backbone = model.backbone
-    return model, backbone
-
-
-def knn_settings(args, knn_cfg, config):
-    """``(ks, temperature)`` from the command line, else the config; both
-    checked (a k below 1 or a temperature <= 0 is an error, never replaced
-    by a default)."""
-    if args.ks:
-        ks, where = tuple(args.ks), '--ks'
-    else:
-        ks, where = tuple(knn_cfg.get('ks', (10, 20, 100, 200))), (
-            f'knn_evaluation.ks in {config}')
-    if not ks or any(not isinstance(k, int) or k < 1 for k in ks):
-        raise ValueError(f'{where}={list(ks)}: expected integers >= 1')
-    if args.temperature is not None:
-        temperature, where = args.temperature, '--temperature'
-    else:
-        temperature = knn_cfg.get('temperature', 0.07)
-        where = f'knn_evaluation.temperature in {config}'
-    if not temperature > 0:
-        raise ValueError(f'{where}={temperature}: expected a temperature > 0 '
-                         '(the votes are exp(cosine / T))')
-    return ks, temperature
-
-
-def bank_ks(ks, bank_size: int, from_cli: bool) -> dict:
-    """How many neighbours each k really uses: ``min(k, bank_size)``. A k
-    asked for on the command line that the bank cannot serve is an error;
-    one from the config is clamped and reported as such."""
-    too_large = [k for k in ks if k > bank_size]
-    if too_large and from_cli:
-        raise ValueError(
-            f'--ks {too_large}: more neighbours than the {bank_size} images '
-            'of the memory bank (knn_evaluation.train_dataloader); expected '
-            f'k <= {bank_size}')
-    return {k: min(k, bank_size) for k in ks}
-
-
-@torch.no_grad()
-def extract(model, backbone, loader, device, what):
-    """(features, labels) of every sample, gathered on the main process in
-    dataset order."""
-    rank, world_size = get_dist_info()
-    dataset = loader.dataset
-    bar = ProgressBar(len(dataset)) if rank == 0 else None
-    if rank == 0:
-        print(f'\nextracting {what} features of {len(dataset)} images')
-    results = []
-    for data in loader:
-        data = model.data_preprocessor(data, False)
-        inputs = data['inputs'].to(device)
-        if backbone is None:
-            feats = inputs.flatten(1)
-        else:
-            feats = backbone(inputs)[-1]
-            if feats.dim() == 4:  # a feature map: global average pooling
-                feats = feats.mean(dim=(2, 3))
-        labels = [int(s.gt_label) for s in data['data_samples']]
-        results.extend(zip(feats.float().cpu(), labels))
-        if bar is not None:
-            for _ in range(len(labels) * world_size):
-                bar.update()
-    results = collect_results(results, len(dataset), device='cpu')
-    if results is None:
-        return None, None
-    feats = torch.stack([f for f, _ in results])
-    labels = torch.tensor([label for _, label in results])
-    return feats, labels
+    return model, knn_backbone(model, args.network)
 
 
 def main(argv=None):
@@ -175,7 +102,8 @@ def main(argv=None):
                        'loaders of the memory bank and the queries, ks, '
                        'temperature); see configs/pretrain/_base_/'
                        'mst_deit-s_imagenet.py')
-    ks, temperature = knn_settings(args, knn_cfg, args.config)
+    ks, temperature = knn_settings(knn_cfg, args.ks, args.temperature,
+                                   args.config)
     if args.launcher != 'none':
         # env_cfg.dist_cfg (backend, timeout, ...) as the runner uses it.
         dist_cfg = dict(cfg.get('env_cfg', {}).get('dist_cfg', None) or {})
@@ -196,38 +124,23 @@ def main(argv=None):
     model.to(device).eval()
 
     what = 'raw-pixel' if backbone is None else f'{args.network} backbone'
-    loaders = []
-    for name in ('train_dataloader', 'val_dataloader'):
-        loader_cfg = knn_cfg[name]
-        # SelfSupDataPreprocessor reads a list as views: stack the batch.
-        loader_cfg.setdefault('collate_fn', dict(type='default_collate'))
-        loaders.append(Runner.build_dataloader(loader_cfg))
-    train_loader, val_loader = loaders
+    train_loader, val_loader = build_knn_dataloaders(knn_cfg, args.config)
     # Before extracting anything: a k the memory bank cannot serve.
     effective_ks = bank_ks(
-        ks, len(train_loader.dataset), from_cli=bool(args.ks))
-    train_feats, train_labels = extract(model, backbone, train_loader, device,
-                                        what)
-    val_feats, val_labels = extract(model, backbone, val_loader, device,
-                                    what)
+        ks, len(train_loader.dataset), strict=bool(args.ks))
+    metrics = evaluate_knn(model, backbone, train_loader, val_loader, ks,
+                           temperature, device, what)
 
-    metrics = [None]
     if is_main_process():
-        classes = train_loader.dataset.metainfo.get('classes')
-        num_classes = len(classes) if classes else int(
-            max(train_labels.max(), val_labels.max())) + 1
-        scores = weighted_knn_classify(
-            train_feats.to(device), train_labels.to(device), val_feats,
-            num_classes, ks=ks, temperature=temperature)
-        metrics = [knn_accuracy(scores, val_labels)]
         print(f'\nweighted k-NN ({what}, T={temperature}, '
-              f'{len(train_labels)} train / {len(val_labels)} queries):')
+              f'{len(train_loader.dataset)} train / '
+              f'{len(val_loader.dataset)} queries):')
         for k in ks:
-            top5 = metrics[0].get(f'k{k}_top5')
+            top5 = metrics.get(f'k{k}_top5')
             used = effective_ks[k]
             note = (f'  (k={k} is more than the {used} images of the memory '
                     f'bank: all {used} vote)') if used != k else ''
-            print(f'  k={k:<4d} top-1 {metrics[0][f"k{k}_top1"]:6.2f}' +
+            print(f'  k={k:<4d} top-1 {metrics[f"k{k}_top1"]:6.2f}' +
                   (f'  top-5 {top5:6.2f}' if top5 is not None else '') + note)
         if args.out:
             os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
@@ -235,13 +148,12 @@ def main(argv=None):
                 json.dump(
                     dict(config=args.config, checkpoint=args.checkpoint,
                          features=what, temperature=temperature,
-                         bank_size=len(train_labels),
+                         bank_size=len(train_loader.dataset),
                          effective_k={f'k{k}': v
                                       for k, v in effective_ks.items()},
-                         metrics=metrics[0]), f, indent=2)
-    broadcast_object_list(metrics)
+                         metrics=metrics), f, indent=2)
     finish_distributed()
-    return metrics[0]
+    return metrics
 
 
 if __name__ == '__main__':

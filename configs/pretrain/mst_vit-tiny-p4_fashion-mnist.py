@@ -126,6 +126,12 @@ param_scheduler = [
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=5),
     checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=2))
+# Weighted k-NN of the teacher (knn_evaluation below) after epochs 2, 4, 6,
+# logged as knn/top1_k{k}: 6000 images each, about 12 s on 2 idle CPU cores
+# (46 s measured on 2 cores under a load of 7).
+custom_hooks = _base_.custom_hooks + [
+    dict(type='OnlineKNNHook', interval=2, network='teacher')
+]
 
 # ----------------------------------------------------------- evaluation ----
 # Weighted k-NN (tools/knn_eval.py): the converted train split is the memory

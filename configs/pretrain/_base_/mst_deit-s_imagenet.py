@@ -163,6 +163,10 @@ custom_hooks = [
     dict(type='NonFiniteLossHook'),
     # Resume continues the random generators instead of re-seeding them.
     dict(type='RandomStateHook'),
+    # Warns when the teacher collapses (entropy > 0.9 ln K, or batch entropy
+    # < 0.1 ln K, for 3 logging intervals after the temperature warm-up);
+    # stop=True ends the run instead.
+    dict(type='CollapseDetectionHook', stop=False),
 ]
 randomness = dict(seed=0, diff_rank_seed=True)
 find_unused_parameters = False

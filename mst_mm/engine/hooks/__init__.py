@@ -1,16 +1,20 @@
 from .checkpoint_coverage_hook import (CheckpointCoverageHook,
                                        register_checkpoint_checks)
+from .collapse_detection_hook import (CollapseDetectionHook,
+                                      TrainingCollapseError)
 from .freeze_last_layer_hook import FreezeLastLayerHook
 from .mst_visualization_hook import MSTVisualizationHook
 from .non_finite_loss_hook import NonFiniteLossHook
+from .online_knn_hook import OnlineKNNHook
 from .per_parameter_grad_clip_hook import PerParameterGradClipHook
 from .random_state_hook import RandomStateHook
 from .seg_test_visualization_hook import SegTestVisualizationHook
 from .weight_decay_logger_hook import WeightDecayLoggerHook
 
 __all__ = [
-    'CheckpointCoverageHook', 'FreezeLastLayerHook', 'MSTVisualizationHook',
-    'NonFiniteLossHook', 'PerParameterGradClipHook', 'RandomStateHook',
-    'SegTestVisualizationHook', 'WeightDecayLoggerHook',
+    'CheckpointCoverageHook', 'CollapseDetectionHook', 'FreezeLastLayerHook',
+    'MSTVisualizationHook', 'NonFiniteLossHook', 'OnlineKNNHook',
+    'PerParameterGradClipHook', 'RandomStateHook', 'SegTestVisualizationHook',
+    'TrainingCollapseError', 'WeightDecayLoggerHook',
     'register_checkpoint_checks'
 ]
