@@ -137,7 +137,6 @@ def patch_pretrained_init_report():
     def __call__(self, module):
         from mmengine.runner.checkpoint import (_load_checkpoint,
                                                 _load_checkpoint_to_model,
-                                                _load_checkpoint_with_prefix,
                                                 load_state_dict)
         name = type(module).__name__
         if self.prefix is None:
@@ -157,8 +156,8 @@ def patch_pretrained_init_report():
             _load_checkpoint_to_model(
                 module, checkpoint, strict=False, logger='current')
         else:
-            state_dict = _load_checkpoint_with_prefix(
-                self.prefix, self.checkpoint, map_location=self.map_location)
+            state_dict = _prefixed_state_dict(
+                self.checkpoint, self.prefix, self.map_location)
             result = compare_state_dicts(module.state_dict(), state_dict)
             # module global on purpose: looked up at call time
             print_log(
@@ -169,3 +168,42 @@ def patch_pretrained_init_report():
 
     __call__._mst_mm_patched = True
     PretrainedInit.__call__ = __call__
+
+
+# Where an MST/DINO runner checkpoint keeps the teacher's backbone.
+TEACHER_PREFIX = 'teacher.module.backbone.'
+
+
+def _prefixed_state_dict(filename: str, prefix: str, map_location) -> dict:
+    """The tensors of ``filename`` under ``prefix``, with it stripped
+    (mmengine's ``_load_checkpoint_with_prefix``), refusing the one silent
+    mistake of a downstream config: ``prefix='backbone.'`` on an MST runner
+    checkpoint would load the *student*, while the paper's transfer results
+    and the export tool use the teacher."""
+    from mmengine.runner.checkpoint import _load_checkpoint
+    checkpoint = _load_checkpoint(filename, map_location=map_location)
+    state_dict = checkpoint.get('state_dict', checkpoint) if isinstance(
+        checkpoint, dict) else checkpoint
+    if not isinstance(state_dict, dict):
+        raise ValueError(f'{filename}: holds a {type(state_dict).__name__}, '
+                         'expected a dict of tensors or a runner checkpoint')
+    if not prefix.endswith('.'):
+        prefix += '.'
+    if prefix == 'backbone.' and any(
+            k.startswith(TEACHER_PREFIX) for k in state_dict):
+        raise ValueError(
+            f"{filename} is an MST/DINO pre-training checkpoint (it holds the "
+            f"EMA teacher, '{TEACHER_PREFIX}*'); init_cfg prefix='backbone.' "
+            'would load its *student* backbone, but MST evaluates and '
+            'transfers the teacher. Export the teacher first:\n'
+            f'    python tools/model_converters/mst_to_backbone.py {filename} '
+            'backbone.pth\n'
+            "and point init_cfg.checkpoint at backbone.pth, or load the "
+            f"teacher directly with prefix='{TEACHER_PREFIX}'")
+    state_dict = {
+        k[len(prefix):]: v
+        for k, v in state_dict.items() if k.startswith(prefix)
+    }
+    assert state_dict, (f'{prefix} is not in the pretrained model '
+                        f'{filename}: no key starts with it')
+    return state_dict

@@ -313,6 +313,41 @@ def test_wrong_prefix_fails_loudly(repo_root, tmp_path, rel_path):
         model.backbone.init_weights()
 
 
+def test_raw_mst_checkpoint_is_refused_or_loads_the_teacher(repo_root,
+                                                            tmp_path):
+    """A pre-training runner checkpoint holds the student (`backbone.`) and
+    the EMA teacher (`teacher.module.backbone.`). The default prefix would
+    silently transfer the student: it is refused with the export command;
+    the teacher's prefix loads the teacher."""
+    from mmpretrain.models import VisionTransformer
+
+    torch.manual_seed(0)
+    student = VisionTransformer(arch='deit-small', img_size=224)
+    teacher = VisionTransformer(arch='deit-small', img_size=224)
+    with torch.no_grad():
+        for p in teacher.parameters():
+            p.add_(1.)
+    state_dict = {f'backbone.{k}': v for k, v in student.state_dict().items()}
+    state_dict.update({f'teacher.module.backbone.{k}': v
+                       for k, v in teacher.state_dict().items()})
+    state_dict['backbone.mask_token'] = torch.zeros(1, 1, 384)
+    ckpt = str(tmp_path / 'epoch_100.pth')
+    torch.save(dict(meta=dict(epoch=100), state_dict=state_dict), ckpt)
+
+    cfg = load_config(repo_root, SEG_CONFIG, checkpoint=ckpt)
+    with pytest.raises(ValueError) as err:
+        build_model(cfg).backbone.init_weights()
+    assert ckpt in str(err.value) and 'student' in str(err.value)
+    assert 'tools/model_converters/mst_to_backbone.py' in str(err.value)
+
+    cfg.model.backbone.init_cfg.prefix = 'teacher.module.backbone.'
+    model = build_model(cfg)
+    model.backbone.init_weights()
+    loaded = model.backbone.state_dict()
+    key = 'layers.0.attn.qkv.weight'
+    assert torch.equal(loaded[key], teacher.state_dict()[key])
+
+
 def test_segmentation_pipelines_are_the_recipes_plus_the_label_check(
         repo_root, seg_cfg):
     import mmseg
