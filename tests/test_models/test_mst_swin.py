@@ -48,11 +48,14 @@ def test_proxy_attention_is_the_pooled_query_softmax():
     d = 16 * 2 // heads
     q = q.reshape(2, 1, heads, d).transpose(1, 2)
     k = k.reshape(2, -1, heads, d).transpose(1, 2)
-    expected = ((q @ k.transpose(-2, -1)) * d**-0.5).softmax(-1).mean(1)
+    per_head = ((q @ k.transpose(-2, -1)) * d**-0.5).softmax(-1)[:, :, 0]
     expected = torch.nn.functional.interpolate(
-        expected.reshape(2, 1, *hw), size=(8, 8), mode='bilinear',
-        align_corners=False).flatten(1)
+        per_head.reshape(2 * heads, 1, *hw), size=(8, 8), mode='bilinear',
+        align_corners=False).reshape(2, heads, 64)
     _, _, attention = model.forward_tokens(x, return_attention=True)
+    torch.testing.assert_close(attention, expected.mean(1))
+    _, _, attention = model.forward_tokens(
+        x, return_attention=True, average_heads=False)
     torch.testing.assert_close(attention, expected)
 
 

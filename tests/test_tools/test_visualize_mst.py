@@ -16,10 +16,9 @@ from PIL import Image
 
 from mst_mm.engine.hooks import MSTVisualizationHook
 from mst_mm.models.maskers import RandomMasker
-from mst_mm.visualization import (attention_and_masks,
+from mst_mm.visualization import (MASK_FILL, MASK_HATCH, attention_and_masks,
                                   attention_maps_per_head, denormalise,
                                   restorations, training_curves)
-from mst_mm.visualization.mst_pictures import MASK_FILL, MASK_HATCH
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG = osp.join(REPO, 'tests', 'data', 'configs', 'mst_tiny.py')
@@ -27,7 +26,7 @@ HOOK_CONFIG = osp.join(REPO, 'tests', 'data', 'configs',
                        'mst_tiny_visualization.py')
 NUM_IMAGES = 2
 # Picture sizes (H, W) for 2 square images, fixed by the layout constants
-# of mst_mm/visualization/mst_pictures.py (100 dpi, 192 px image panels,
+# of mst_mm/visualization/layout.py (100 dpi, 192 px image panels,
 # 128 px head panels): margins 10, column titles 40, a caption of 18 under
 # each row, gaps of 16 between panels, a colour bar slot of 64.
 MASKS_HW = (10 + 40 + 2 * (192 + 18), 10 + 208 + 256 + 208 + 192 + 10)
