@@ -1,3 +1,4 @@
+#!/usr/bin/env python
 """Draw MST's pictures for a checkpoint of any MST config.
 
     python tools/visualize_mst.py CONFIG CHECKPOINT [--images 4] \

@@ -30,6 +30,9 @@ class FreezeLastLayerHook(Hook):
     by parameter name follows the real names whatever the weight-norm API
     (``weight_g`` or ``parametrizations.weight.original0``).
 
+    Follows DINO (facebookresearch/dino, main_dino.py, which calls
+    ``utils.cancel_gradients_last_layer`` before each optimizer step).
+
     Args:
         freeze_epochs (int): Number of epochs. Defaults to 1.
         module_path (str): Dotted path of the module in the model.
