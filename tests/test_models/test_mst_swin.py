@@ -69,8 +69,13 @@ def test_mask_token_and_errors():
     assert not torch.allclose(a, b)
     with pytest.raises(ValueError, match='not divisible by the total stride'):
         model.forward_tokens(torch.randn(1, 3, 36, 36))
-    with pytest.raises(ValueError, match=r'mask of shape \(1, 10\)'):
+    with pytest.raises(ValueError, match=r'MSTSwin: mask of shape \(1, 10\) '
+                       r'does not match the \(1, 64\) \(batch, patches\)'):
         model.forward_tokens(x, mask=torch.zeros(1, 10, dtype=torch.bool))
+    teacher = MSTSwin(**KWARGS, with_mask_token=False)
+    with pytest.raises(ValueError, match='MSTSwin: a mask was given but this '
+                       'backbone was built with with_mask_token=False'):
+        teacher.forward_tokens(x, mask=mask)
 
 
 def test_mst_trains_a_swin():

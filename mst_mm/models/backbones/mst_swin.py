@@ -8,6 +8,7 @@ from mmpretrain.models.backbones import SwinTransformer
 from mmpretrain.models.utils import resize_pos_embed
 from mmpretrain.registry import MODELS
 
+from ..utils.patch_mask import check_patch_mask
 from ..utils.query_attention import query_attention
 
 
@@ -90,15 +91,7 @@ class MSTSwin(SwinTransformer):
         tokens, hw = self.patch_embed(x)
         grid = hw
         if mask is not None:
-            if self.mask_token is None:
-                raise ValueError('MSTSwin: a mask was given but this '
-                                 'backbone was built with '
-                                 'with_mask_token=False')
-            if mask.shape != tokens.shape[:2]:
-                raise ValueError(
-                    f'MSTSwin: mask of shape {tuple(mask.shape)} does not '
-                    f'match the {tuple(tokens.shape[:2])} (batch, patches) '
-                    'of the input')
+            check_patch_mask('MSTSwin', mask, tokens, self.mask_token)
             m = mask.unsqueeze(-1).to(tokens.dtype)
             tokens = tokens * (1 - m) + self.mask_token.to(tokens.dtype) * m
         if self.use_abs_pos_embed:

@@ -7,6 +7,7 @@ from mmpretrain.models.backbones import VisionTransformer
 from mmpretrain.models.utils import resize_pos_embed
 from mmpretrain.registry import MODELS
 
+from ..utils.patch_mask import check_patch_mask
 from ..utils.query_attention import query_attention
 
 MASK_REPLACEMENTS = ('learnable', 'bert')
@@ -102,14 +103,7 @@ class MSTViT(VisionTransformer):
         self._check_input(x)
         x, patch_resolution = self.patch_embed(x)
         if mask is not None:
-            if self.mask_token is None:
-                raise ValueError('MSTViT: a mask was given but this backbone '
-                                 'was built with with_mask_token=False')
-            if mask.shape != x.shape[:2]:
-                raise ValueError(
-                    f'MSTViT: mask of shape {tuple(mask.shape)} does not '
-                    f'match the {tuple(x.shape[:2])} (batch, patches) of '
-                    'the input')
+            check_patch_mask('MSTViT', mask, x, self.mask_token)
             x = self._replace_masked(x, mask)
 
         cls_token = self.cls_token.expand(x.shape[0], -1, -1)
