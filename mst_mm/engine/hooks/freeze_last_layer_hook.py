@@ -2,14 +2,13 @@ from typing import Optional
 
 import torch.nn as nn
 from mmengine.hooks import Hook
-from mmengine.model import is_model_wrapper
 from mmengine.runner import EpochBasedTrainLoop
 from mmpretrain.registry import HOOKS
+from mmpretrain.utils import get_ori_model
 
 
 def get_submodule(runner, path: str, owner: str) -> nn.Module:
-    model = runner.model.module if is_model_wrapper(
-        runner.model) else runner.model
+    model = get_ori_model(runner.model)
     try:
         return model.get_submodule(path)
     except AttributeError as e:
