@@ -36,6 +36,13 @@ def tiny_config(repo_root):
 
 
 @pytest.fixture(scope='session')
+def data_config(repo_root):
+    """``data_config('mst_tiny.py')``: the path of a config under
+    tests/data/configs."""
+    return lambda name: osp.join(repo_root, 'tests', 'data', 'configs', name)
+
+
+@pytest.fixture(scope='session')
 def tiny_image_folder(tmp_path_factory):
     """An image folder with 2 classes x 4 random 32x32 PNGs.
 

@@ -1,3 +1,4 @@
+#!/usr/bin/env python
 """Draw MST's pictures for a checkpoint of any MST config.
 
     python tools/visualize_mst.py CONFIG CHECKPOINT [--images 4] \
@@ -38,6 +39,8 @@ from mst_mm.visualization import (attention_and_masks,
                                   attention_maps_per_head, denormalise,
                                   restorations, save_picture,
                                   training_curves)
+from mst_mm.visualization.probes import (first_views, require_mst,
+                                         unavailable_pictures)
 
 PICTURES = ('masks', 'attention', 'restoration', 'curves')
 FILE_NAMES = dict(
@@ -90,11 +93,7 @@ def build_model(cfg, checkpoint, device):
         load_checkpoint_checked(
             model, checkpoint,
             what=f'the model of the config ({cfg.model.type})')
-    for name in ('teacher', 'backbone'):
-        if not hasattr(model, name):
-            raise TypeError(
-                f'{type(model).__name__} (model.type in the config) is not '
-                f'an MST model: it has no `{name}`')
+    require_mst(model, 'model.type in the config')
     return model.to(device).eval()
 
 
@@ -125,10 +124,7 @@ def load_images(cfg, model, num):
         if count == 0:
             failures.append(f'{where}.dataset is empty')
             continue
-        inputs = [
-            s['inputs'][0] if isinstance(s['inputs'], (list, tuple)) else
-            s['inputs'] for s in samples
-        ]
+        inputs = first_views(samples)
         sizes = {tuple(x.shape) for x in inputs}
         if len(sizes) > 1:
             failures.append(f'{where}: images of different sizes {sizes} '
@@ -194,17 +190,13 @@ def main(argv=None):
     if needs_model:
         init_default_scope(cfg.get('default_scope', 'mmpretrain'))
         model = build_model(cfg, args.checkpoint, args.device)
-        for picture, missing, reason in (
-                ('masks', model.masker is None, 'model.masker is None'),
-                ('restoration', not model.with_neck,
-                 'model.neck (the global image decoder) is None')):
-            if picture in which and missing:
-                if args.which == picture:
-                    raise ValueError(
-                        f'--which {picture}: {args.config} has no such part '
-                        f'({reason}, e.g. the DINO baseline)')
-                print(f'skipping {FILE_NAMES[picture]}: {reason}')
-                which = tuple(w for w in which if w != picture)
+        for picture, reason in unavailable_pictures(model, which).items():
+            if args.which == picture:
+                raise ValueError(
+                    f'--which {picture}: {args.config} has no such part '
+                    f'({reason}, e.g. the DINO baseline)')
+            print(f'skipping {FILE_NAMES[picture]}: {reason}')
+            which = tuple(w for w in which if w != picture)
         images = load_images(cfg, model, args.images)
         if 'masks' in which:
             pictures['masks'] = attention_and_masks(
@@ -217,7 +209,7 @@ def main(argv=None):
                 from mmpretrain.registry import MODELS
                 torch.manual_seed(args.seed)
                 untrained = MODELS.build(cfg.model)
-                init_quietly(untrained)
+                init_weights_quietly(untrained)
                 rows['random init'] = untrained.to(args.device).eval()
             pictures['attention'] = attention_maps_per_head(
                 rows, images, rgb=denormalise(model, images))['picture']

@@ -9,13 +9,9 @@ import torch
 from mmengine.runner.checkpoint import _load_checkpoint
 from PIL import Image
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-CONFIG = osp.join(REPO, 'tests', 'data', 'configs', 'mst_tiny.py')
 LOGGED = ('loss', 'loss_distill', 'loss_restore', 'mask_ratio',
           'teacher_temp', 'ema_momentum', 'teacher_entropy',
           'teacher_batch_entropy', 'distill_kl', 'lr', 'weight_decay')
-
-
 
 
 @pytest.fixture(scope='module')
@@ -34,12 +30,20 @@ def tiny_images(tmp_path_factory):
     return str(root)
 
 
-def train(train_tool, work_dir, data_root, name, *extra):
-    train_tool.main([
-        CONFIG, '--work-dir', work_dir, '--cfg-options',
-        f'train_dataloader.dataset.data_root={data_root}',
-        f'experiment_name={name}', *extra
-    ])
+@pytest.fixture(scope='module')
+def train(train_tool, data_config):
+    """``train(work_dir, data_root, name, *extra)``: the tiny MST config
+    through tools/train.py."""
+
+    def run(work_dir, data_root, name, *extra):
+        train_tool.main([
+            data_config('mst_tiny.py'), '--work-dir', work_dir,
+            '--cfg-options',
+            f'train_dataloader.dataset.data_root={data_root}',
+            f'experiment_name={name}', *extra
+        ])
+
+    return run
 
 
 def scalars(work_dir):
@@ -49,9 +53,9 @@ def scalars(work_dir):
 
 
 @pytest.fixture(scope='module')
-def uninterrupted(tiny_images, tmp_path_factory, train_tool):
+def uninterrupted(tiny_images, tmp_path_factory, train):
     work_dir = str(tmp_path_factory.mktemp('mst_full'))
-    train(train_tool, work_dir, tiny_images, 'mst_full')
+    train(work_dir, tiny_images, 'mst_full')
     return work_dir
 
 
@@ -111,9 +115,9 @@ def test_last_layer_is_frozen_during_the_first_epoch(uninterrupted):
 
 
 def test_resume_matches_the_uninterrupted_run(uninterrupted, tiny_images,
-                                              tmp_path, train_tool):
+                                              tmp_path, train):
     work_dir = str(tmp_path)
-    train(train_tool, work_dir, tiny_images, 'mst_resumed', '--resume',
+    train(work_dir, tiny_images, 'mst_resumed', '--resume',
           osp.join(uninterrupted, 'epoch_2.pth'))
     full = _load_checkpoint(osp.join(uninterrupted, 'epoch_4.pth'))
     resumed = _load_checkpoint(osp.join(work_dir, 'epoch_4.pth'))
@@ -138,12 +142,13 @@ def test_resume_matches_the_uninterrupted_run(uninterrupted, tiny_images,
         [r['loss'] for r in logged_full], rel=1e-5)
 
 
-def test_iteration_based_loop_is_refused(tiny_images, tmp_path, train_tool):
+def test_iteration_based_loop_is_refused(tiny_images, tmp_path, train_tool,
+                                         data_config):
     # Epoch-counted schedules (last-layer freeze, teacher temperature) would
     # silently never advance in an iteration-based loop.
     config = tmp_path / 'iter_based.py'
     config.write_text(
-        f"_base_ = {CONFIG!r}\n"
+        f"_base_ = {data_config('mst_tiny.py')!r}\n"
         "train_cfg = dict(_delete_=True, type='IterBasedTrainLoop', "
         "max_iters=2)\n"
         "param_scheduler = []\n")

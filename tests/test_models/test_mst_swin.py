@@ -48,11 +48,14 @@ def test_proxy_attention_is_the_pooled_query_softmax():
     d = 16 * 2 // heads
     q = q.reshape(2, 1, heads, d).transpose(1, 2)
     k = k.reshape(2, -1, heads, d).transpose(1, 2)
-    expected = ((q @ k.transpose(-2, -1)) * d**-0.5).softmax(-1).mean(1)
+    per_head = ((q @ k.transpose(-2, -1)) * d**-0.5).softmax(-1)[:, :, 0]
     expected = torch.nn.functional.interpolate(
-        expected.reshape(2, 1, *hw), size=(8, 8), mode='bilinear',
-        align_corners=False).flatten(1)
+        per_head.reshape(2 * heads, 1, *hw), size=(8, 8), mode='bilinear',
+        align_corners=False).reshape(2, heads, 64)
     _, _, attention = model.forward_tokens(x, return_attention=True)
+    torch.testing.assert_close(attention, expected.mean(1))
+    _, _, attention = model.forward_tokens(
+        x, return_attention=True, average_heads=False)
     torch.testing.assert_close(attention, expected)
 
 
@@ -66,8 +69,13 @@ def test_mask_token_and_errors():
     assert not torch.allclose(a, b)
     with pytest.raises(ValueError, match='not divisible by the total stride'):
         model.forward_tokens(torch.randn(1, 3, 36, 36))
-    with pytest.raises(ValueError, match=r'mask of shape \(1, 10\)'):
+    with pytest.raises(ValueError, match=r'MSTSwin: mask of shape \(1, 10\) '
+                       r'does not match the \(1, 64\) \(batch, patches\)'):
         model.forward_tokens(x, mask=torch.zeros(1, 10, dtype=torch.bool))
+    teacher = MSTSwin(**KWARGS, with_mask_token=False)
+    with pytest.raises(ValueError, match='MSTSwin: a mask was given but this '
+                       'backbone was built with with_mask_token=False'):
+        teacher.forward_tokens(x, mask=mask)
 
 
 def test_mst_trains_a_swin():

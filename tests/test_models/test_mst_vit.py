@@ -18,14 +18,15 @@ def build(**kwargs):
 
 
 def full_attention_cls_row(layer, x):
-    """Reference Eq. 4 from the full softmax(QK^T / sqrt(d)) of a block."""
+    """Reference Eq. 4 before the mean over heads, (B, H, L), from the full
+    softmax(QK^T / sqrt(d)) of a block."""
     h = layer.ln1(x)
     b, n, c = h.shape
     heads = layer.attn.num_heads
     qkv = layer.attn.qkv(h).reshape(b, n, 3, heads, c // heads)
     q, k = qkv[:, :, 0].transpose(1, 2), qkv[:, :, 1].transpose(1, 2)
     attn = (q @ k.transpose(-2, -1) * (c // heads)**-0.5).softmax(-1)
-    return attn[:, :, 0, 1:].mean(dim=1)  # (B, L)
+    return attn[:, :, 0, 1:]
 
 
 def test_cls_attention_equals_full_attention_row():
@@ -34,10 +35,15 @@ def test_cls_attention_equals_full_attention_row():
     tokens, _ = model.embed_patches(x)
     for layer in model.layers[:-1]:
         tokens = layer(tokens)
-    expected = full_attention_cls_row(model.layers[-1], tokens)
+    per_head = full_attention_cls_row(model.layers[-1], tokens)
     _, _, attention = model.forward_tokens(x, return_attention=True)
     assert attention.shape == (2, 16)
-    torch.testing.assert_close(attention, expected, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(
+        attention, per_head.mean(dim=1), rtol=1e-5, atol=1e-6)
+    _, _, heads = model.forward_tokens(
+        x, return_attention=True, average_heads=False)
+    assert heads.shape == (2, 4, 16)
+    torch.testing.assert_close(heads, per_head, rtol=1e-5, atol=1e-6)
 
 
 def test_forward_matches_mmpretrain_vision_transformer():

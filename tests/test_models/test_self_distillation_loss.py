@@ -1,7 +1,9 @@
 import math
 
+import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from mst_mm.models import SelfDistillationLoss
 
@@ -41,6 +43,72 @@ def test_loss_equals_hand_written_eq2_and_center_update():
     # c <- m c + (1 - m) mean(teacher outputs of both global views)
     torch.testing.assert_close(
         loss_fn.center, 0.9 * center + 0.1 * teacher.mean(0, keepdim=True))
+
+
+def dino_loss_oracle(student, teacher, center, epoch, ncrops, nepochs,
+                     warmup_teacher_temp=0.04, teacher_temp=0.07,
+                     warmup_teacher_temp_epochs=30, student_temp=0.1,
+                     center_momentum=0.9, world_size=1):
+    """Upstream oracle: the arithmetic of ``DINOLoss`` (``forward`` and
+    ``update_center``) in facebookresearch/dino, ``main_dino.py`` at commit
+    cc72fe982d650ff28e974d0f5a7c974fecb56209, written from its formulas:
+
+    - teacher temperature ``schedule[epoch]`` with ``schedule`` =
+      ``linspace(warmup, teacher_temp, warmup_epochs)`` followed by
+      ``nepochs - warmup_epochs`` times ``teacher_temp``;
+    - ``q = softmax((teacher - center) / temp)``, 2 chunks (global views);
+      student ``log_softmax(student / student_temp)``, ``ncrops`` chunks;
+    - the loss is the mean, over the pairs (teacher chunk i, student chunk
+      v) with v != i, of the batch mean of ``sum_k -q * log p``;
+    - ``center <- m * center + (1 - m) * sum(teacher) / (N * world_size)``.
+
+    Computed here as a (2, ncrops) matrix of cross-entropies with its
+    diagonal left out, unlike both DINO's loop and the hand-written Eq. 2.
+
+    Returns:
+        tuple: the loss and the new center.
+    """
+    schedule = np.concatenate(
+        (np.linspace(warmup_teacher_temp, teacher_temp,
+                     warmup_teacher_temp_epochs),
+         np.full(nepochs - warmup_teacher_temp_epochs, teacher_temp)))
+    k = student.shape[1]
+    log_p = F.log_softmax(student / student_temp, dim=-1).reshape(
+        ncrops, -1, k)
+    q = F.softmax((teacher - center) / schedule[epoch],
+                  dim=-1).reshape(2, -1, k)
+    ce = -torch.einsum('ibk,vbk->ivb', q, log_p).mean(dim=-1)
+    other_view = ~torch.eye(2, ncrops, dtype=torch.bool)
+    batch_center = teacher.sum(dim=0, keepdim=True) / (
+        len(teacher) * world_size)
+    new_center = center * center_momentum + batch_center * (
+        1 - center_momentum)
+    return ce[other_view].mean(), new_center
+
+
+def test_loss_and_center_follow_dino_loss_over_epochs():
+    """Several steps of one loss module against DINOLoss's arithmetic:
+    the temperature schedule (warm-up, its last epoch, after it), the
+    running center carried from step to step, the gradient reaching the
+    student only."""
+    torch.manual_seed(2)
+    ncrops, batch, k, nepochs = 6, 4, 10, 100
+    loss_fn = SelfDistillationLoss(out_channels=k)
+    center = torch.zeros(1, k)
+    for epoch in (0, 7, 29, 30, 99):
+        student = torch.randn(ncrops * batch, k, requires_grad=True)
+        teacher = torch.randn(2 * batch, k, requires_grad=True)
+        loss = loss_fn(student, teacher, epoch=epoch)
+        expected, center = dino_loss_oracle(
+            student, teacher.detach(), center, epoch, ncrops, nepochs)
+        torch.testing.assert_close(loss, expected)
+        torch.testing.assert_close(loss_fn.center, center)
+        grad, teacher_grad = torch.autograd.grad(
+            loss, (student, teacher), allow_unused=True)
+        expected_grad, = torch.autograd.grad(expected, student)
+        torch.testing.assert_close(grad, expected_grad)
+        assert teacher_grad is None  # DINO detaches the teacher
+    assert center.abs().sum() > 0  # the center moved
 
 
 def test_loss_uses_the_warm_up_teacher_temperature():

@@ -8,7 +8,6 @@ against a ViT forward written here from the raw timm-named tensors.
 """
 import argparse
 import json
-import os
 import os.path as osp
 import re
 import subprocess
@@ -20,14 +19,10 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-CONFIG = osp.join(REPO, 'tests', 'data', 'configs', 'mst_tiny.py')
 # The tiny config's ViT: 2 blocks, 32 dims, 2 heads, MLP 64, 32 px / patch 8.
 ARCH = dict(embed_dims=32, num_layers=2, num_heads=2, feedforward_channels=64)
 DIMS, LAYERS, HEADS, FFN, PATCH, IMG = 32, 2, 2, 64, 8, 32
 VIT = dict(arch=ARCH, img_size=IMG, patch_size=PATCH, out_type='cls_token')
-
-
 
 
 @pytest.fixture(scope='module')
@@ -74,7 +69,7 @@ def read_plain(path):
 
 # ------------------------------------------------------ MST export ----
 @pytest.fixture(scope='module')
-def mst_checkpoint(tmp_path_factory, train_tool):
+def mst_checkpoint(tmp_path_factory, train_tool, data_config):
     """Epoch 1 of the tiny MST config through tools/train.py (2 iters)."""
     root = tmp_path_factory.mktemp('converter_images')
     rng = np.random.default_rng(0)
@@ -86,7 +81,7 @@ def mst_checkpoint(tmp_path_factory, train_tool):
         Image.fromarray(img.astype(np.uint8)).save(root / f'{i}.png')
     work_dir = str(tmp_path_factory.mktemp('converter_mst_run'))
     train_tool.main([
-        CONFIG, '--work-dir', work_dir, '--cfg-options',
+        data_config('mst_tiny.py'), '--work-dir', work_dir, '--cfg-options',
         f'train_dataloader.dataset.data_root={root}',
         'experiment_name=mst_converter_export', 'train_cfg.max_epochs=1'
     ])
@@ -94,13 +89,13 @@ def mst_checkpoint(tmp_path_factory, train_tool):
 
 
 @pytest.fixture(scope='module')
-def mst_model(mst_checkpoint):
+def mst_model(mst_checkpoint, data_config):
     """The MST model of the tiny config with the runner checkpoint."""
     import mst_mm  # noqa: F401
     from mmengine.config import Config
     from mmengine.runner import load_checkpoint
     from mmpretrain.registry import MODELS
-    model = MODELS.build(Config.fromfile(CONFIG).model)
+    model = MODELS.build(Config.fromfile(data_config('mst_tiny.py')).model)
     load_checkpoint(model, mst_checkpoint, map_location='cpu', strict=True)
     model.eval()
     return model
@@ -221,15 +216,15 @@ def test_export_errors(export_tool, teacher_export, mst_checkpoint, tmp_path):
     assert read_plain(dst)['meta']['network'] == 'student'
 
 
-def test_export_command_line_reports_errors(tmp_path):
-    env = dict(os.environ, PYTHONPATH=REPO, CUDA_VISIBLE_DEVICES='',
-               OMP_NUM_THREADS='1')
+def test_export_command_line_reports_errors(tmp_path, repo_root,
+                                            subprocess_env):
     missing = str(tmp_path / 'missing.pth')
     proc = subprocess.run([
         sys.executable,
-        osp.join(REPO, 'tools', 'model_converters', 'mst_to_backbone.py'),
-        missing, str(tmp_path / 'out.pth')
-    ], capture_output=True, text=True, env=env)
+        osp.join(repo_root, 'tools', 'model_converters',
+                 'mst_to_backbone.py'), missing,
+        str(tmp_path / 'out.pth')
+    ], capture_output=True, text=True, env=subprocess_env)
     assert proc.returncode != 0
     assert f'FileNotFoundError: {missing}: no such checkpoint file' in \
         proc.stderr

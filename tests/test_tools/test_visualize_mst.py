@@ -1,9 +1,8 @@
 """MST's pictures: tools/visualize_mst.py on the checkpoint of a tiny
 one-epoch run, the drawing functions against the model they draw, and
 MSTVisualizationHook writing through mmengine's LocalVisBackend."""
-import importlib.util
-import os
 import json
+import os
 import os.path as osp
 from glob import glob
 
@@ -16,18 +15,13 @@ from PIL import Image
 
 from mst_mm.engine.hooks import MSTVisualizationHook
 from mst_mm.models.maskers import RandomMasker
-from mst_mm.visualization import (attention_and_masks,
+from mst_mm.visualization import (MASK_FILL, MASK_HATCH, attention_and_masks,
                                   attention_maps_per_head, denormalise,
                                   restorations, training_curves)
-from mst_mm.visualization.mst_pictures import MASK_FILL, MASK_HATCH
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-CONFIG = osp.join(REPO, 'tests', 'data', 'configs', 'mst_tiny.py')
-HOOK_CONFIG = osp.join(REPO, 'tests', 'data', 'configs',
-                       'mst_tiny_visualization.py')
 NUM_IMAGES = 2
 # Picture sizes (H, W) for 2 square images, fixed by the layout constants
-# of mst_mm/visualization/mst_pictures.py (100 dpi, 192 px image panels,
+# of mst_mm/visualization/layout.py (100 dpi, 192 px image panels,
 # 128 px head panels): margins 10, column titles 40, a caption of 18 under
 # each row, gaps of 16 between panels, a colour bar slot of 64.
 MASKS_HW = (10 + 40 + 2 * (192 + 18), 10 + 208 + 256 + 208 + 192 + 10)
@@ -44,15 +38,15 @@ def heads_hw(rows_per_image):
 CURVES_HW = (650, 1200)
 
 
-def load_tool(name):
-    spec = importlib.util.spec_from_file_location(
-        f'mst_tools_{name}', osp.join(REPO, 'tools', f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+@pytest.fixture(scope='module')
+def visualize(load_tool):
+    return load_tool('visualize_mst')
 
 
-visualize = load_tool('visualize_mst')
+@pytest.fixture(scope='module')
+def config(data_config):
+    """The tiny MST config the tool draws."""
+    return data_config('mst_tiny.py')
 
 
 def blob_image(rng, size):
@@ -87,12 +81,13 @@ def labelled_images(tmp_path_factory):
 
 
 @pytest.fixture(scope='module')
-def run(train_images, tmp_path_factory):
+def run(train_images, tmp_path_factory, train_tool, data_config):
     """One epoch (2 iterations) of the tiny MST with the hook: its work
     directory, with epoch_1.pth, scalars.json and the hook's pictures."""
     work_dir = str(tmp_path_factory.mktemp('vis_run'))
-    load_tool('train').main([
-        HOOK_CONFIG, '--work-dir', work_dir, '--cfg-options',
+    train_tool.main([
+        data_config('mst_tiny_visualization.py'), '--work-dir', work_dir,
+        '--cfg-options',
         f'train_dataloader.dataset.data_root={train_images}',
         'experiment_name=visualize_mst_run'
     ])
@@ -105,9 +100,9 @@ def data_options(labelled_images):
 
 
 @pytest.fixture(scope='module')
-def model_and_images(run, labelled_images):
+def model_and_images(run, labelled_images, visualize, config):
     """The trained model and the tool's images, built by the tool."""
-    cfg = Config.fromfile(CONFIG)
+    cfg = Config.fromfile(config)
     cfg.merge_from_dict({
         'knn_evaluation.val_dataloader.dataset.data_root': labelled_images})
     init_default_scope('mmpretrain')
@@ -157,10 +152,11 @@ def panel(picture, box):
     return picture[top:top + h, left:left + w]
 
 
-def test_tool_writes_every_picture(run, labelled_images, tmp_path, capsys):
+def test_tool_writes_every_picture(visualize, config, run, labelled_images,
+                                   tmp_path, capsys):
     out_dir = str(tmp_path / 'pictures')
     written = visualize.main([
-        CONFIG, osp.join(run, 'epoch_1.pth'), '--images',
+        config, osp.join(run, 'epoch_1.pth'), '--images',
         str(NUM_IMAGES), '--out-dir', out_dir, '--work-dir', run,
         '--cfg-options', *data_options(labelled_images)
     ])
@@ -288,9 +284,10 @@ def test_training_curves(run, tmp_path):
         training_curves(str(empty))
 
 
-def test_tool_with_a_random_model(labelled_images, tmp_path):
+def test_tool_with_a_random_model(visualize, config, labelled_images,
+                                  tmp_path):
     written = visualize.main([
-        CONFIG, 'random', '--images',
+        config, 'random', '--images',
         str(NUM_IMAGES), '--out-dir',
         str(tmp_path), '--which', 'attention', '--cfg-options',
         *data_options(labelled_images)
@@ -299,25 +296,25 @@ def test_tool_with_a_random_model(labelled_images, tmp_path):
     assert png_hw(written['attention']) == heads_hw(1)
 
 
-def test_tool_errors(run, labelled_images, tmp_path):
+def test_tool_errors(visualize, config, run, labelled_images, tmp_path):
     checkpoint = osp.join(run, 'epoch_1.pth')
     with pytest.raises(FileNotFoundError, match='nope.pth'):
-        visualize.main([CONFIG, str(tmp_path / 'nope.pth')])
+        visualize.main([config, str(tmp_path / 'nope.pth')])
     with pytest.raises(FileNotFoundError, match='missing_config.py'):
         visualize.main([str(tmp_path / 'missing_config.py'), checkpoint])
     with pytest.raises(ValueError, match='masker is None'):
         visualize.main([
-            CONFIG, 'random', '--which', 'masks', '--out-dir',
+            config, 'random', '--which', 'masks', '--out-dir',
             str(tmp_path), '--cfg-options', 'model.masker=None'
         ])
     with pytest.raises(FileNotFoundError, match='empty_run'):
         visualize.main([
-            CONFIG, checkpoint, '--which', 'curves', '--work-dir',
+            config, checkpoint, '--which', 'curves', '--work-dir',
             str(tmp_path / 'empty_run')
         ])
     with pytest.raises(FileNotFoundError, match='no images.*nowhere'):
         visualize.main([
-            CONFIG, 'random', '--which', 'masks', '--out-dir',
+            config, 'random', '--which', 'masks', '--out-dir',
             str(tmp_path), '--cfg-options',
             'knn_evaluation.val_dataloader.dataset.data_root=nowhere',
             'train_dataloader.dataset.data_root=nowhere'

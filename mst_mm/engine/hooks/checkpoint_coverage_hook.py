@@ -1,6 +1,6 @@
 from mmengine.hooks import Hook
-from mmengine.model import is_model_wrapper
 from mmpretrain.registry import HOOKS
+from mmpretrain.utils import get_ori_model
 
 from mst_mm.utils.checkpoint_coverage import check_checkpoint_covers
 
@@ -21,8 +21,7 @@ class CheckpointCoverageHook(Hook):
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
         from mmengine.runner.checkpoint import find_latest_checkpoint
-        model = runner.model.module if is_model_wrapper(
-            runner.model) else runner.model
+        model = get_ori_model(runner.model)
         source = runner._load_from or find_latest_checkpoint(runner.work_dir)
         state_dict = checkpoint.get('state_dict', checkpoint)
         if not isinstance(state_dict, dict):

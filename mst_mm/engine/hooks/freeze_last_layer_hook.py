@@ -2,14 +2,13 @@ from typing import Optional
 
 import torch.nn as nn
 from mmengine.hooks import Hook
-from mmengine.model import is_model_wrapper
 from mmengine.runner import EpochBasedTrainLoop
 from mmpretrain.registry import HOOKS
+from mmpretrain.utils import get_ori_model
 
 
 def get_submodule(runner, path: str, owner: str) -> nn.Module:
-    model = runner.model.module if is_model_wrapper(
-        runner.model) else runner.model
+    model = get_ori_model(runner.model)
     try:
         return model.get_submodule(path)
     except AttributeError as e:
@@ -29,6 +28,9 @@ class FreezeLastLayerHook(Hook):
     (no update, no weight decay, no moment). Freezing by module rather than
     by parameter name follows the real names whatever the weight-norm API
     (``weight_g`` or ``parametrizations.weight.original0``).
+
+    Follows DINO (facebookresearch/dino, main_dino.py, which calls
+    ``utils.cancel_gradients_last_layer`` before each optimizer step).
 
     Args:
         freeze_epochs (int): Number of epochs. Defaults to 1.

@@ -1,36 +1,18 @@
-import contextlib
-import random
 from typing import Optional, Sequence
 
-import numpy as np
 import torch
 from mmengine.dist import is_main_process
 from mmengine.hooks import Hook
 from mmpretrain.registry import HOOKS
+from mmpretrain.utils import get_ori_model
 
-from ...visualization.mst_pictures import (attention_and_masks,
-                                           attention_maps_per_head,
-                                           restorations, unwrap)
+from ...visualization.figures import (attention_and_masks,
+                                      attention_maps_per_head, restorations)
+from ...visualization.probes import (first_views, require_mst,
+                                     unavailable_pictures)
+from .random_state_hook import preserved_random_state
 
 PICTURES = ('masks', 'attention', 'restoration')
-
-
-@contextlib.contextmanager
-def preserved_random_state():
-    """Leave Python's, NumPy's and torch's generators as they were, so that
-    drawing pictures (augmentations of the kept images, BERT replacement in
-    the student) does not change the training that follows."""
-    state = (random.getstate(), np.random.get_state(), torch.get_rng_state())
-    cuda = torch.cuda.get_rng_state_all() if (
-        torch.cuda.is_available() and torch.cuda.is_initialized()) else None
-    try:
-        yield
-    finally:
-        random.setstate(state[0])
-        np.random.set_state(state[1])
-        torch.set_rng_state(state[2])
-        if cuda is not None:
-            torch.cuda.set_rng_state_all(cuda)
 
 
 @HOOKS.register_module()
@@ -97,39 +79,26 @@ class MSTVisualizationHook(Hook):
     def before_train(self, runner) -> None:
         if not is_main_process():
             return
-        model = unwrap(runner.model)
-        for name in ('teacher', 'backbone'):
-            if not hasattr(model, name):
-                raise TypeError(
-                    f'MSTVisualizationHook: the model {type(model).__name__} '
-                    f'is not MST (it has no `{name}`)')
-        skipped = []
-        if 'masks' in self.pictures and model.masker is None:
-            skipped.append(('masks', 'model.masker is None'))
-        if 'restoration' in self.pictures and not model.with_neck:
-            skipped.append(('restoration', 'model.neck (decoder) is None'))
-        for picture, reason in skipped:
+        model = get_ori_model(runner.model)
+        require_mst(model, 'MSTVisualizationHook')
+        skipped = unavailable_pictures(model, self.pictures)
+        for picture, reason in skipped.items():
             runner.logger.warning(
                 f'MSTVisualizationHook: skipping {picture!r}: {reason}')
-        self._draw = tuple(p for p in self.pictures
-                           if p not in dict(skipped))
+        self._draw = tuple(p for p in self.pictures if p not in skipped)
 
         dataset = runner.train_dataloader.dataset
         count = min(self.num_images, len(dataset))
         with preserved_random_state():
             samples = [dataset[i] for i in range(count)]
-        views = [
-            s['inputs'][0] if isinstance(s['inputs'], (list, tuple)) else
-            s['inputs'] for s in samples
-        ]
-        self._inputs = torch.stack(views)
+        self._inputs = torch.stack(first_views(samples))
 
     def after_train_epoch(self, runner) -> None:
         if self._inputs is None or not (
                 self.every_n_epochs(runner, self.interval)
                 or self.is_last_train_epoch(runner)):
             return
-        model = unwrap(runner.model)
+        model = get_ori_model(runner.model)
         with preserved_random_state():
             images = model.data_preprocessor(
                 dict(inputs=self._inputs, data_samples=None), False)['inputs']

@@ -3,8 +3,8 @@ import os.path as osp
 
 import torch
 from mmengine.hooks import Hook
-from mmengine.model import is_model_wrapper
 from mmpretrain.registry import HOOKS
+from mmpretrain.utils import get_ori_model
 
 
 def non_finite_tensors(state_dict: dict) -> list:
@@ -60,8 +60,7 @@ class NonFiniteLossHook(Hook):
         return 'No checkpoint with finite weights was written by this run.'
 
     def _check_weights(self, runner, when: str) -> None:
-        model = runner.model.module if is_model_wrapper(
-            runner.model) else runner.model
+        model = get_ori_model(runner.model)
         bad = non_finite_tensors(model.state_dict())
         if bad:
             raise FloatingPointError(

@@ -16,6 +16,9 @@ class PerParameterGradClipHook(Hook):
     optimizer step pre-hook, i.e. after ``AmpOptimWrapper`` has unscaled the
     gradients and right before the update.
 
+    Follows DINO (facebookresearch/dino, main_dino.py, which calls
+    ``utils.clip_gradients`` on the student before each optimizer step).
+
     Args:
         max_norm (float): Defaults to 3.0.
     """

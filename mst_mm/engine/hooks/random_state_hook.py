@@ -1,3 +1,4 @@
+import contextlib
 import random
 
 import numpy as np
@@ -29,6 +30,19 @@ def restore_random_state(state: dict) -> None:
     torch.set_rng_state(state['torch'])
     if 'cuda' in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state['cuda'])
+
+
+@contextlib.contextmanager
+def preserved_random_state():
+    """Leave this process's generators as they were after the ``with``
+    block, e.g. so that drawing pictures (augmentations of the kept images,
+    BERT replacement in the student) does not change the training that
+    follows."""
+    state = capture_random_state()
+    try:
+        yield
+    finally:
+        restore_random_state(state)
 
 
 @HOOKS.register_module()

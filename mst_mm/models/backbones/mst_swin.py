@@ -8,6 +8,9 @@ from mmpretrain.models.backbones import SwinTransformer
 from mmpretrain.models.utils import resize_pos_embed
 from mmpretrain.registry import MODELS
 
+from ..utils.patch_mask import check_patch_mask
+from ..utils.query_attention import query_attention
+
 
 @MODELS.register_module()
 class MSTSwin(SwinTransformer):
@@ -59,46 +62,36 @@ class MSTSwin(SwinTransformer):
                 f'by the total stride {self.out_stride} of the backbone; '
                 'choose crop sizes that are multiples of it')
 
-    def proxy_attention(self, block: nn.Module, x: torch.Tensor,
-                        hw: Tuple[int, int]) -> torch.Tensor:
+    def proxy_attention(self,
+                        block: nn.Module,
+                        x: torch.Tensor,
+                        hw: Tuple[int, int],
+                        average_heads: bool = True) -> torch.Tensor:
         """The pooled query's attention over the tokens of ``block``'s input
-        (B, N, C), averaged over heads: (B, N), float32."""
+        (B, N, C), averaged over heads: (B, N), float32 (per head with
+        ``average_heads=False``: (B, num_heads, N))."""
         msa = block.attn.w_msa
         h = block.norm1(x)
-        c = h.shape[-1]
-        weight, bias = msa.qkv.weight, msa.qkv.bias
-        q = F.linear(h.mean(dim=1), weight[:c],
-                     bias[:c] if bias is not None else None)
-        k = F.linear(h, weight[c:2 * c],
-                     bias[c:2 * c] if bias is not None else None)
-        b, n = k.shape[:2]
-        heads = msa.num_heads
-        q = q.reshape(b, heads, c // heads).float()
-        k = k.reshape(b, n, heads, c // heads).float()
-        logits = torch.einsum('bhd,bnhd->bhn', q, k) * msa.scale
-        return logits.softmax(dim=-1).mean(dim=1)
+        probs = query_attention(h.mean(dim=1), h, msa.qkv, msa.num_heads,
+                                msa.scale)
+        return probs.mean(dim=1) if average_heads else probs
 
     def forward_tokens(
         self,
         x: torch.Tensor,
         mask: Optional[torch.Tensor] = None,
-        return_attention: bool = False
+        return_attention: bool = False,
+        average_heads: bool = True
     ) -> Tuple[torch.Tensor, torch.Tensor, Optional[torch.Tensor]]:
         """(B, 3, H, W) -> pooled (B, C), map (B, C, H/32, W/32), attention
-        (B, H/4 * W/4) or None. ``mask``: (B, H/4 * W/4) bool."""
+        (B, H/4 * W/4) or None. ``mask``: (B, H/4 * W/4) bool.
+        ``average_heads=False``: the attention per head,
+        (B, num_heads, H/4 * W/4)."""
         self._check_input(x)
         tokens, hw = self.patch_embed(x)
         grid = hw
         if mask is not None:
-            if self.mask_token is None:
-                raise ValueError('MSTSwin: a mask was given but this '
-                                 'backbone was built with '
-                                 'with_mask_token=False')
-            if mask.shape != tokens.shape[:2]:
-                raise ValueError(
-                    f'MSTSwin: mask of shape {tuple(mask.shape)} does not '
-                    f'match the {tuple(tokens.shape[:2])} (batch, patches) '
-                    'of the input')
+            check_patch_mask('MSTSwin', mask, tokens, self.mask_token)
             m = mask.unsqueeze(-1).to(tokens.dtype)
             tokens = tokens * (1 - m) + self.mask_token.to(tokens.dtype) * m
         if self.use_abs_pos_embed:
@@ -115,12 +108,13 @@ class MSTSwin(SwinTransformer):
                 continue
             for j, block in enumerate(stage.blocks):
                 if return_attention and j == len(stage.blocks) - 1:
-                    attention = self.proxy_attention(block, tokens, hw)
+                    attention = self.proxy_attention(
+                        block, tokens, hw, average_heads)
                 tokens = block(tokens, hw)
         tokens = getattr(self, f'norm{last}')(tokens)
         featmap = tokens.transpose(1, 2).reshape(tokens.shape[0], -1, *hw)
         if attention is not None:
             attention = F.interpolate(
                 attention.reshape(-1, 1, *hw), size=grid, mode='bilinear',
-                align_corners=False).flatten(1)
+                align_corners=False).reshape(*attention.shape[:-1], -1)
         return tokens.mean(dim=1), featmap, attention

@@ -2,11 +2,13 @@ from typing import Optional, Tuple
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from mmengine.model.weight_init import trunc_normal_
 from mmpretrain.models.backbones import VisionTransformer
 from mmpretrain.models.utils import resize_pos_embed
 from mmpretrain.registry import MODELS
+
+from ..utils.patch_mask import check_patch_mask
+from ..utils.query_attention import query_attention
 
 MASK_REPLACEMENTS = ('learnable', 'bert')
 
@@ -101,14 +103,7 @@ class MSTViT(VisionTransformer):
         self._check_input(x)
         x, patch_resolution = self.patch_embed(x)
         if mask is not None:
-            if self.mask_token is None:
-                raise ValueError('MSTViT: a mask was given but this backbone '
-                                 'was built with with_mask_token=False')
-            if mask.shape != x.shape[:2]:
-                raise ValueError(
-                    f'MSTViT: mask of shape {tuple(mask.shape)} does not '
-                    f'match the {tuple(x.shape[:2])} (batch, patches) of '
-                    'the input')
+            check_patch_mask('MSTViT', mask, x, self.mask_token)
             x = self._replace_masked(x, mask)
 
         cls_token = self.cls_token.expand(x.shape[0], -1, -1)
@@ -140,39 +135,35 @@ class MSTViT(VisionTransformer):
         return (x * (1 - use_mask - use_random) + mask_token * use_mask +
                 random_tokens * use_random)
 
-    def cls_attention(self, layer: nn.Module,
-                      x: torch.Tensor) -> torch.Tensor:
+    def cls_attention(self,
+                      layer: nn.Module,
+                      x: torch.Tensor,
+                      average_heads: bool = True) -> torch.Tensor:
         """Eq. 4 for one block: the cls query's attention over the patches,
-        averaged over heads.
+        averaged over heads (or per head).
 
         Args:
             layer (TransformerEncoderLayer): The block.
             x (Tensor): Its input tokens, (B, N, C), N = 1 + L.
+            average_heads (bool): Take Eq. 4's mean over the heads. False
+                gives every head's map (Figure 3). Defaults to True.
 
         Returns:
-            Tensor: (B, L), float32.
+            Tensor: (B, L), or (B, num_heads, L) per head; float32.
         """
         attn = layer.attn
         h = layer.ln1(x)
-        c = self.embed_dims
-        weight, bias = attn.qkv.weight, attn.qkv.bias
-        q_bias = bias[:c] if bias is not None else None
-        k_bias = bias[c:2 * c] if bias is not None else None
-        # Only the cls row of Q and the keys: (B, C) and (B, N, C).
-        q = F.linear(h[:, 0], weight[:c], q_bias)
-        k = F.linear(h, weight[c:2 * c], k_bias)
-        b, n = k.shape[:2]
-        q = q.reshape(b, attn.num_heads, attn.head_dims).float()
-        k = k.reshape(b, n, attn.num_heads, attn.head_dims).float()
-        logits = torch.einsum('bhd,bnhd->bhn', q, k) * attn.head_dims**-0.5
-        probs = logits.softmax(dim=-1)
-        return probs[:, :, self.num_extra_tokens:].mean(dim=1)
+        probs = query_attention(h[:, 0], h, attn.qkv, attn.num_heads,
+                                attn.head_dims**-0.5)
+        probs = probs[:, :, self.num_extra_tokens:]
+        return probs.mean(dim=1) if average_heads else probs
 
     def forward_tokens(
         self,
         x: torch.Tensor,
         mask: Optional[torch.Tensor] = None,
-        return_attention: bool = False
+        return_attention: bool = False,
+        average_heads: bool = True
     ) -> Tuple[torch.Tensor, torch.Tensor, Optional[torch.Tensor]]:
         """The forward MST uses: tokens of the last layer and, optionally,
         the last block's cls attention.
@@ -181,17 +172,19 @@ class MSTViT(VisionTransformer):
             x (Tensor): Images, (B, 3, H, W).
             mask (Tensor, optional): (B, L) bool masked-patch map.
             return_attention (bool): Also compute Eq. 4 on the last block.
+            average_heads (bool): See :meth:`cls_attention`.
 
         Returns:
             tuple: cls token (B, C); patch tokens as a feature map
-            (B, C, H/p, W/p); the attention (B, L) or None.
+            (B, C, H/p, W/p); the attention (B, L) (per head
+            (B, num_heads, L)) or None.
         """
         x, hw = self.embed_patches(x, mask)
         attention = None
         last = len(self.layers) - 1
         for i, layer in enumerate(self.layers):
             if return_attention and i == last:
-                attention = self.cls_attention(layer, x)
+                attention = self.cls_attention(layer, x, average_heads)
             x = layer(x)
         if self.final_norm:
             x = self.ln1(x)

@@ -26,6 +26,11 @@ class MSTHead(BaseModule):
 
     Shapes: (B, in_channels) -> (B, out_channels).
 
+    Follows DINO (facebookresearch/dino, vision_transformer.py,
+    ``DINOHead``): the same layers, L2 normalisation, weight-normalised
+    last layer and initialisation; tests/test_models/test_mst_head.py checks
+    it against DINOHead's arithmetic.
+
     Args:
         in_channels (int): Backbone cls-token dimension (384 for DeiT-S).
         out_channels (int): K, the output dimension. Defaults to 65536.

@@ -27,6 +27,11 @@ class SelfDistillationLoss(nn.Module):
     the teacher's raw outputs on both global views averaged over all
     processes. The center is a buffer, so it is checkpointed and resumed.
 
+    Follows DINO (facebookresearch/dino, main_dino.py, ``DINOLoss``): the
+    same pairs, temperature schedule and center update;
+    tests/test_models/test_self_distillation_loss.py checks it against
+    DINOLoss's arithmetic.
+
     Args:
         out_channels (int): K, the head's output dimension.
         num_global_views (int): Teacher views. Defaults to 2.

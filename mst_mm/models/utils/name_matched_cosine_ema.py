@@ -18,6 +18,10 @@ class NameMatchedCosineEMA(CosineEMA):
     ``momentum`` :math:`= 1 - \lambda`, so DINO's schedule is
     ``momentum=0.004, end_momentum=0``.
 
+    Follows DINO (facebookresearch/dino, main_dino.py: the teacher's EMA
+    update after each step of ``train_one_epoch``, its momentum from
+    ``utils.cosine_scheduler``), through mmpretrain's :class:`CosineEMA`.
+
     Why a subclass: the student has parameters and buffers the teacher lacks
     (the [MASK] token, the decoder). mmengine matches parameters by name but
     copies buffers by position (``zip``), which silently pairs the wrong
