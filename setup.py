@@ -6,7 +6,6 @@ set up by ``bash tools/setup_env.sh``; see the README. Versions come from
 """
 import os.path as osp
 import re
-
 from setuptools import find_packages, setup
 
 HERE = osp.dirname(osp.abspath(__file__))

@@ -95,9 +95,9 @@ def run_variant(args, variant, queue):
     from mmengine.model import revert_sync_batchnorm
     from mmengine.optim import build_optim_wrapper
     from mmengine.registry import init_default_scope
+    from mmpretrain.registry import MODELS
 
     import mst_mm  # noqa: F401
-    from mmpretrain.registry import MODELS
     from mst_mm.engine import PerParameterGradClipHook
     from mst_mm.utils import init_weights_quietly
 

@@ -39,7 +39,8 @@ import numpy as np
 from mmengine.config import Config, DictAction
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-MST_CONFIG = osp.join(REPO, 'configs/pretrain/mst_vit-tiny-p4_fashion-mnist.py')
+MST_CONFIG = osp.join(REPO,
+                      'configs/pretrain/mst_vit-tiny-p4_fashion-mnist.py')
 DINO_CONFIG = osp.join(REPO,
                        'configs/pretrain/dino_vit-tiny-p4_fashion-mnist.py')
 FASHION_MNIST = '/usr/share/datasets/fashion-mnist'
@@ -173,7 +174,8 @@ def evaluate(config, checkpoint, features='backbone'):
     if checkpoint == 'random':
         init_weights_quietly(model)
     elif checkpoint != 'none':
-        load_checkpoint_checked(model, checkpoint, what=f'the model of {config}')
+        load_checkpoint_checked(model, checkpoint,
+                                what=f'the model of {config}')
     model.eval()
     backbone = None if features == 'raw-pixels' else knn_backbone(model)
     ks, temperature = knn_settings(cfg.knn_evaluation, source=config)
@@ -323,7 +325,8 @@ def main(argv=None):
         REPO, 'data',
         f'fashion_mnist_{args.train_per_class}_{args.test_per_class}')
     run([
-        sys.executable, 'tools/dataset_converters/fashion_mnist_to_imagefolder.py',
+        sys.executable,
+        'tools/dataset_converters/fashion_mnist_to_imagefolder.py',
         '--src', args.src, '--out', data, '--max-per-class-train',
         str(args.train_per_class), '--max-per-class-test',
         str(args.test_per_class)

@@ -30,8 +30,7 @@ from mst_mm.evaluation import (bank_ks, build_knn_dataloaders, evaluate_knn,
                                knn_backbone, knn_settings)
 from mst_mm.utils import init_weights_quietly
 from mst_mm.utils.checkpoint_coverage import load_checkpoint_checked
-from mst_mm.utils.launcher import (finish_distributed,
-                                   init_cpu_process_group)
+from mst_mm.utils.launcher import finish_distributed, init_cpu_process_group
 
 NO_CHECKPOINT = ('random', 'none')
 

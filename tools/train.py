@@ -14,8 +14,7 @@ from mmengine.runner import Runner
 
 import mst_mm  # noqa: F401  (registers MST components, checkpoint loading)
 from mst_mm.engine.hooks import register_checkpoint_checks
-from mst_mm.utils import (finish_distributed, keep_out_of_console,
-                          set_launcher)
+from mst_mm.utils import finish_distributed, keep_out_of_console, set_launcher
 
 
 def parse_args(argv=None):

@@ -35,9 +35,8 @@ from mmengine.registry import init_default_scope
 import mst_mm  # noqa: F401  (registers MST components, checkpoint loading)
 from mst_mm.utils import init_weights_quietly
 from mst_mm.utils.checkpoint_coverage import load_checkpoint_checked
-from mst_mm.visualization import (attention_and_masks,
-                                  attention_maps_per_head, denormalise,
-                                  restorations, save_picture,
+from mst_mm.visualization import (attention_and_masks, attention_maps_per_head,
+                                  denormalise, restorations, save_picture,
                                   training_curves)
 from mst_mm.visualization.probes import (first_views, require_mst,
                                          unavailable_pictures)

@@ -166,4 +166,3 @@ def patch_mmengine_checkpoint_loader():
 
     load_checkpoint._mst_mm_patched = True
     CheckpointLoader.load_checkpoint = classmethod(load_checkpoint)
-

@@ -191,9 +191,8 @@ def upsample_map(values: torch.Tensor, grid: Tuple[int, int],
     if mode == 'nearest':
         rows, cols = cell_map(grid, shape)
         return maps[:, 0][:, rows][:, :, cols].numpy()
-    return F.interpolate(
-        maps, size=shape, mode='bilinear', align_corners=False)[:,
-                                                                 0].numpy()
+    up = F.interpolate(maps, size=shape, mode='bilinear', align_corners=False)
+    return up[:, 0].numpy()
 
 
 def column_lefts(widths: Sequence[int], start: int = MARGIN) -> List[int]:

@@ -222,6 +222,7 @@ def test_pretrained_init_partial_only_with_prefix(other_architecture,
     from mmengine.config import Config
     from mmengine.model.weight_init import PretrainedInit
     from mmpretrain.registry import MODELS
+
     import mst_mm  # noqa: F401
     cfg = Config.fromfile(tiny_config)
     model = MODELS.build(cfg.model)

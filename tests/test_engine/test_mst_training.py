@@ -68,6 +68,7 @@ def test_training_logs_every_item_and_lowers_the_loss(uninterrupted):
     # rises early in DINO-style training (the centering and the temperature
     # warm-up raise the teacher's entropy), so what must fall is its part
     # that the student controls: CE - H(teacher) = KL(teacher || student).
+
     def mean(key, part):
         return np.mean([key(r) for r in part])
 

@@ -105,7 +105,7 @@ def test_knn_tool_raw_pixels_and_random_backbone(labelled_folder, tmp_path,
 def test_knn_tool_errors(labelled_folder, tmp_path, knn_tool):
     with pytest.raises(FileNotFoundError, match='no_such.pth'):
         knn_tool.main([CONFIG, str(tmp_path / 'no_such.pth'),
-                         *data_options(labelled_folder)])
+                       *data_options(labelled_folder)])
     # A temperature of 0 is an error, not silently the default 0.07.
     for value in ('0', '-0.1'):
         with pytest.raises(ValueError,

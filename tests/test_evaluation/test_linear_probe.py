@@ -15,8 +15,6 @@ CONFIG = osp.join(REPO, 'tests', 'data', 'configs', 'linear_probe_tiny.py')
 ARCH = dict(embed_dims=32, num_layers=4, num_heads=2, feedforward_channels=64)
 
 
-
-
 @pytest.fixture(scope='module')
 def data_and_backbone(tmp_path_factory):
     root = tmp_path_factory.mktemp('linear_probe')

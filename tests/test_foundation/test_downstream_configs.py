@@ -370,6 +370,7 @@ def test_label_values_outside_the_classes_name_the_file(seg_cfg):
     from mmseg.registry import TRANSFORMS
 
     from mst_mm.datasets.check_seg_label_range import CheckSegLabelRange
+
     # registered where the config's default_scope (mmseg) finds it
     assert TRANSFORMS.module_dict['CheckSegLabelRange'] is CheckSegLabelRange
     check = CheckSegLabelRange(num_classes=19, ignore_index=255)

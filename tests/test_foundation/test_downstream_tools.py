@@ -435,4 +435,5 @@ def test_dist_train_runs_setr_on_two_cpu_processes(
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
     assert osp.isfile(osp.join(work_dir, 'iter_2.pth'))
     with open(glob.glob(osp.join(work_dir, '*', '*.log'))[0]) as f:
-        assert 'SyncBN norm layer config(s) of the model built as BN' in f.read()
+        log = f.read()
+    assert 'SyncBN norm layer config(s) of the model built as BN' in log

@@ -9,6 +9,7 @@ from mst_mm.utils import init_weights_quietly
 
 def _tiny_vit():
     from mmpretrain.registry import MODELS
+
     import mst_mm  # noqa: F401
     return MODELS.build(
         dict(type='MSTViT', arch=dict(embed_dims=16, num_layers=1,

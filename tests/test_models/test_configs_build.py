@@ -36,7 +36,8 @@ def test_config_builds(path):
 
 
 def test_paper_numbers_in_the_main_configs():
-    cfg = Config.fromfile(osp.join(REPO, 'configs/pretrain/mst_deit-s_300e.py'))
+    cfg = Config.fromfile(
+        osp.join(REPO, 'configs/pretrain/mst_deit-s_300e.py'))
     m = cfg.model
     assert (m.distill_weight, m.restore_weight) == (1.0, 0.6)
     assert (m.masker.num, m.masker.p) == (8, 0.1)

@@ -31,7 +31,8 @@ def _fake_fashion_mnist(root, per_class):
 
 TINY = [
     'train_cfg.max_epochs=1', 'train_dataloader.batch_size=20',
-    'train_dataloader.num_workers=0', 'train_dataloader.persistent_workers=False',
+    'train_dataloader.num_workers=0',
+    'train_dataloader.persistent_workers=False',
     'model.backbone.arch.num_layers=1', 'knn_evaluation.ks=[5,10,20]',
     'knn_evaluation.train_dataloader.num_workers=0',
     'knn_evaluation.val_dataloader.num_workers=0',
@@ -40,7 +41,7 @@ TINY = [
 
 
 def test_study_grid_writes_its_table_and_resumes(load_tool, tmp_path,
-                                                  monkeypatch):
+                                                 monkeypatch):
     study = load_tool('fashion_mnist_study')
     src = tmp_path / 'idx'
     src.mkdir()

@@ -91,10 +91,11 @@ def mst_checkpoint(tmp_path_factory, train_tool, data_config):
 @pytest.fixture(scope='module')
 def mst_model(mst_checkpoint, data_config):
     """The MST model of the tiny config with the runner checkpoint."""
-    import mst_mm  # noqa: F401
     from mmengine.config import Config
     from mmengine.runner import load_checkpoint
     from mmpretrain.registry import MODELS
+
+    import mst_mm  # noqa: F401
     model = MODELS.build(Config.fromfile(data_config('mst_tiny.py')).model)
     load_checkpoint(model, mst_checkpoint, map_location='cpu', strict=True)
     model.eval()
@@ -128,7 +129,7 @@ def test_teacher_export_is_a_plain_vit_with_the_teachers_features(
 
 
 def test_student_export_drops_the_mask_token(export_tool, mst_checkpoint,
-                                              mst_model, tmp_path, capsys):
+                                             mst_model, tmp_path, capsys):
     dst = str(tmp_path / 'student.pth')
     meta = export_tool.main([mst_checkpoint, dst, '--student', '--no-prefix'])
     assert 'Dropped (not in a plain VisionTransformer): mask_token' in \
@@ -383,6 +384,7 @@ def test_dino_import_initialises_an_mst_model(import_tool, dino_files,
     """As ``init_cfg`` Pretrained of MSTViT (the mask token is the only key
     not in the file) and, with ``--with-head``, the MSTHead."""
     from mmpretrain.registry import MODELS
+
     import mst_mm  # noqa: F401
     dst = str(tmp_path / 'with_head.pth')
     meta = import_tool.main(

@@ -116,8 +116,6 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-
-
 def load_dino_checkpoint(src: str):
     """Read ``src`` weights-only; a full DINO checkpoint also pickles its
     ``argparse.Namespace`` of arguments, a plain attribute bag that is
@@ -245,8 +243,6 @@ def head_settings(head: dict) -> dict:
         settings['hidden_channels'] = int(
             head[f'mlp.{linears[0]}.weight'].shape[0])
     return settings
-
-
 
 
 def convert(src: str,

@@ -65,10 +65,6 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-
-
-
-
 def vit_summary(state_dict: dict) -> dict:
     """What the tensors say about the ViT (to choose the config's arch)."""
     layers = {
@@ -122,8 +118,6 @@ def extract_backbone(checkpoint, src: str, network: str):
     return backbone, dropped
 
 
-
-
 def convert(src: str,
             dst: str,
             student: bool = False,
@@ -151,7 +145,7 @@ def convert(src: str,
         mst_mm_version=mst_mm.__version__,
         **vit_summary(backbone))
     save_tensor_checkpoint({out_prefix + k: v
-                     for k, v in backbone.items()}, meta, dst)
+                            for k, v in backbone.items()}, meta, dst)
 
     num_params = sum(v.numel() for v in backbone.values())
     print(f'Exported the {network} backbone of {src} '

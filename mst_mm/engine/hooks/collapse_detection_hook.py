@@ -264,8 +264,9 @@ class CollapseDetectionHook(Hook):
             what = (
                 f'UNIFORM COLLAPSE: teacher_entropy = {value:.3f} nats = '
                 f'{100 * ratio:.1f}% of ln K (K = {self.k}, ln K = '
-                f'{self.log_k:.2f}), above the {100 * self.max_entropy_ratio:g}'
-                f'% threshold {checks}. The teacher gives every image an '
+                f'{self.log_k:.2f}), above the '
+                f'{100 * self.max_entropy_ratio:g}% threshold {checks}. The '
+                'teacher gives every image an '
                 'almost flat target: the distillation loss teaches nothing '
                 '(centering dominates sharpening).')
             temperature = ('lower the teacher temperature (distill_loss.'

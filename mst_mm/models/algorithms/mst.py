@@ -265,4 +265,4 @@ def patchify(img: torch.Tensor, patch_size: int) -> torch.Tensor:
     p = patch_size
     x = img.reshape(b, c, h // p, p, w // p, p)
     return x.permute(0, 2, 4, 3, 5, 1).reshape(b, (h // p) * (w // p),
-                                                p * p * c)
+                                               p * p * c)

@@ -7,9 +7,9 @@ import torch.nn.functional as F
 from mmcv.cnn import build_norm_layer
 from mmengine.model import BaseModule
 from mmengine.model.weight_init import trunc_normal_
+from mmpretrain.registry import MODELS
 from torch.nn.modules.batchnorm import _BatchNorm
 from torch.nn.utils.parametrizations import weight_norm
-from mmpretrain.registry import MODELS
 
 
 @MODELS.register_module()

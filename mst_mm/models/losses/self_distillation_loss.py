@@ -106,8 +106,9 @@ class SelfDistillationLoss(nn.Module):
         num_global = self.num_global_views
         if teacher_out.shape[0] % num_global:
             raise ValueError(
-                f'SelfDistillationLoss: teacher output of {teacher_out.shape[0]}'
-                f' rows is not {num_global} views of one batch')
+                'SelfDistillationLoss: teacher output of '
+                f'{teacher_out.shape[0]} rows is not {num_global} views of '
+                'one batch')
         batch = teacher_out.shape[0] // num_global
         if student_out.shape[0] % batch or student_out.shape[0] < (
                 num_global * batch):

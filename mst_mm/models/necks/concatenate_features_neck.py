@@ -20,6 +20,7 @@ class ConcatenateFeaturesNeck(nn.Module):
 
     def forward(self, inputs: Tuple[torch.Tensor, ...]) -> Tuple[torch.Tensor]:
         if not isinstance(inputs, (tuple, list)) or not inputs:
-            raise TypeError('ConcatenateFeaturesNeck expects a non-empty tuple '
-                            f'of (B, C) features, got {type(inputs).__name__}')
+            raise TypeError('ConcatenateFeaturesNeck expects a non-empty '
+                            'tuple of (B, C) features, got '
+                            f'{type(inputs).__name__}')
         return (torch.cat(tuple(inputs), dim=1), )
