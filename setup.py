@@ -11,8 +11,9 @@ from setuptools import find_packages, setup
 HERE = osp.dirname(osp.abspath(__file__))
 # Kept by any torch the user already has (a CUDA build, for instance).
 RELAXED = {'torch': 'torch>=2.0', 'torchvision': 'torchvision>=0.15'}
-# Pinned for building mmcv only (tools/build_mmcv.sh); not needed at run time.
-BUILD_ONLY = {'wheel', 'ninja'}
+# Pinned for building mmcv (tools/build_mmcv.sh) or linting only; not needed
+# at run time.
+BUILD_ONLY = {'wheel', 'ninja', 'flake8', 'isort'}
 
 
 def read_pins(path=osp.join(HERE, 'requirements', 'pins.txt')):

@@ -114,8 +114,8 @@ def subprocess_env(repo_root):
     env = dict(os.environ)
     env['PATH'] = osp.dirname(sys.executable) + os.pathsep + env.get(
         'PATH', '')
-    env['PYTHONPATH'] = repo_root + (os.pathsep + env['PYTHONPATH']
-                                     if env.get('PYTHONPATH') else '')
+    env['PYTHONPATH'] = repo_root + (
+        os.pathsep + env['PYTHONPATH'] if env.get('PYTHONPATH') else '')
     env['CUDA_VISIBLE_DEVICES'] = ''
     env.pop('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', None)
     env.setdefault('OMP_NUM_THREADS', '1')
@@ -192,8 +192,9 @@ def tiny_coco(tmp_path_factory):
     ]
     with open(root / 'annotations' / 'instances_val2017.json', 'w') as f:
         json.dump(
-            dict(images=images, annotations=annotations,
-                 categories=categories), f)
+            dict(
+                images=images, annotations=annotations, categories=categories),
+            f)
     return str(root)
 
 

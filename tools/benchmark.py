@@ -38,10 +38,15 @@ import torch
 VARIANTS = ('mst', 'mst-no-mask', 'dino')
 # Table 1's backbones, as mmpretrain builds them.
 INFERENCE_BACKBONES = {
-    'DeiT-S': dict(type='VisionTransformer', arch='deit-small', img_size=224,
-                   patch_size=16, out_type='cls_token'),
-    'Swin-T': dict(type='SwinTransformer', arch='tiny', img_size=224,
-                   out_indices=(3, )),
+    'DeiT-S':
+    dict(
+        type='VisionTransformer',
+        arch='deit-small',
+        img_size=224,
+        patch_size=16,
+        out_type='cls_token'),
+    'Swin-T':
+    dict(type='SwinTransformer', arch='tiny', img_size=224, out_indices=(3, )),
 }
 
 
@@ -49,21 +54,25 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument(
         '--config', default='configs/pretrain/mst_deit-s_300e.py')
-    parser.add_argument('--batch', type=int,
-                        help='images per step (default 64; 128 with '
-                        '--inference, as Table 1)')
+    parser.add_argument(
+        '--batch',
+        type=int,
+        help='images per step (default 64; 128 with '
+        '--inference, as Table 1)')
     parser.add_argument('--global-size', type=int, default=224)
     parser.add_argument('--local-size', type=int, default=96)
     parser.add_argument('--num-local', type=int, default=8)
-    parser.add_argument('--iters', type=int, default=20,
-                        help='timed steps per variant')
+    parser.add_argument(
+        '--iters', type=int, default=20, help='timed steps per variant')
     parser.add_argument('--warmup', type=int, default=3)
-    parser.add_argument('--device', default='auto',
-                        choices=['auto', 'cpu', 'cuda'])
-    parser.add_argument('--variants', nargs='+', default=list(VARIANTS),
-                        choices=VARIANTS)
-    parser.add_argument('--inference', action='store_true',
-                        help='time backbone inference (Table 1 im/s)')
+    parser.add_argument(
+        '--device', default='auto', choices=['auto', 'cpu', 'cuda'])
+    parser.add_argument(
+        '--variants', nargs='+', default=list(VARIANTS), choices=VARIANTS)
+    parser.add_argument(
+        '--inference',
+        action='store_true',
+        help='time backbone inference (Table 1 im/s)')
     parser.add_argument('--out', help='write the results as JSON here')
     args = parser.parse_args(argv)
     if args.batch is None:
@@ -128,10 +137,13 @@ def run_variant(args, variant, queue):
     def views():
         g = args.global_size
         s = args.local_size
-        return ([torch.randn(args.batch, 3, g, g, device=device,
-                             generator=gen) for _ in range(2)] +
-                [torch.randn(args.batch, 3, s, s, device=device,
-                             generator=gen) for _ in range(args.num_local)])
+        return ([
+            torch.randn(args.batch, 3, g, g, device=device, generator=gen)
+            for _ in range(2)
+        ] + [
+            torch.randn(args.batch, 3, s, s, device=device, generator=gen)
+            for _ in range(args.num_local)
+        ])
 
     def sync():
         if device.type == 'cuda':
@@ -185,8 +197,11 @@ def run_inference(args, name, queue):
                 torch.cuda.synchronize()
             if i >= args.warmup:
                 times.append(time.perf_counter() - start)
-    queue.put(dict(backbone=name, batch_ms=1000 * statistics.median(times),
-                   images_per_s=args.batch / statistics.median(times)))
+    queue.put(
+        dict(
+            backbone=name,
+            batch_ms=1000 * statistics.median(times),
+            images_per_s=args.batch / statistics.median(times)))
 
 
 def main_inference(args, ctx):
@@ -209,8 +224,10 @@ def main_inference(args, ctx):
               f'{r["images_per_s"]:>10.1f}')
     if args.out:
         with open(args.out, 'w') as f:
-            json.dump(dict(args=vars(args), device=device, results=results),
-                      f, indent=2)
+            json.dump(
+                dict(args=vars(args), device=device, results=results),
+                f,
+                indent=2)
     return results
 
 
@@ -241,19 +258,25 @@ def main(argv=None):
               f'{r["images_per_s"]:>9.1f}{r["peak_mib"]:>10.0f}')
     ratios = {}
     if 'mst' in results and 'mst-no-mask' in results:
-        ratios['masker'] = (results['mst']['step_ms'] /
-                            results['mst-no-mask']['step_ms'])
+        ratios['masker'] = (
+            results['mst']['step_ms'] / results['mst-no-mask']['step_ms'])
         print(f'\nmasker cost: mst / mst-no-mask = {ratios["masker"]:.3f} '
               '(target < 1.02)')
     if 'mst' in results and 'dino' in results:
-        ratios['mst_vs_dino'] = (results['mst']['step_ms'] /
-                                 results['dino']['step_ms'])
+        ratios['mst_vs_dino'] = (
+            results['mst']['step_ms'] / results['dino']['step_ms'])
         print(f'MST overhead: mst / dino = {ratios["mst_vs_dino"]:.3f} '
               '(target < 1.15)')
     if args.out:
         with open(args.out, 'w') as f:
-            json.dump(dict(args=vars(args), device=device, results=results,
-                           ratios=ratios), f, indent=2)
+            json.dump(
+                dict(
+                    args=vars(args),
+                    device=device,
+                    results=results,
+                    ratios=ratios),
+                f,
+                indent=2)
     return results, ratios
 
 

@@ -36,13 +36,17 @@ FASHION_MNIST = '/usr/share/datasets/fashion-mnist'
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--work-dir', default='work_dirs/demo')
-    parser.add_argument('--src', default=FASHION_MNIST,
-                        help='folder of the Fashion-MNIST IDX files')
+    parser.add_argument(
+        '--src',
+        default=FASHION_MNIST,
+        help='folder of the Fashion-MNIST IDX files')
     parser.add_argument('--train-per-class', type=int, default=500)
     parser.add_argument('--test-per-class', type=int, default=100)
     parser.add_argument('--skip-dino', action='store_true')
     parser.add_argument(
-        '--cfg-options', nargs='+', default=[],
+        '--cfg-options',
+        nargs='+',
+        default=[],
         help='passed to both training runs (e.g. train_cfg.max_epochs=2)')
     return parser.parse_args(argv)
 
@@ -52,8 +56,8 @@ def run(cmd, what):
     print(f'\n==> {what}\n    {" ".join(cmd)}', flush=True)
     start = time.time()
     env = dict(os.environ)
-    env['PYTHONPATH'] = REPO + (os.pathsep + env['PYTHONPATH']
-                                if env.get('PYTHONPATH') else '')
+    env['PYTHONPATH'] = REPO + (
+        os.pathsep + env['PYTHONPATH'] if env.get('PYTHONPATH') else '')
     proc = subprocess.run(cmd, cwd=REPO, env=env)
     if proc.returncode != 0:
         raise SystemExit(f'demo: step "{what}" failed (exit code '
@@ -80,9 +84,9 @@ def main(argv=None):
             'pass --src')
     py = sys.executable
     work_dir = osp.abspath(args.work_dir)
-    data = osp.join(REPO, 'data',
-                    f'fashion_mnist_{args.train_per_class}_'
-                    f'{args.test_per_class}')
+    data = osp.join(
+        REPO, 'data', f'fashion_mnist_{args.train_per_class}_'
+        f'{args.test_per_class}')
     timings = {}
     timings['convert'] = run([
         py, 'tools/dataset_converters/fashion_mnist_to_imagefolder.py',
@@ -106,8 +110,7 @@ def main(argv=None):
 
     rows = [('random init', MST_CONFIG, 'random', []),
             ('raw pixels', MST_CONFIG, 'none', ['--features', 'raw-pixels'])]
-    rows += [(name, config, checkpoints[name], [])
-             for name, config, _ in runs]
+    rows += [(name, config, checkpoints[name], []) for name, config, _ in runs]
     results = {}
     for name, config, ckpt, extra in rows:
         out = osp.join(work_dir, 'knn', name.replace(' ', '_') + '.json')
@@ -121,12 +124,15 @@ def main(argv=None):
     pictures = osp.join(work_dir, 'pictures')
     run([
         py, 'tools/visualize_mst.py', MST_CONFIG, checkpoints['MST'],
-        '--work-dir', osp.join(work_dir, 'mst'), '--out-dir', pictures,
-        '--cfg-options', *data_options(data)
+        '--work-dir',
+        osp.join(work_dir, 'mst'), '--out-dir', pictures, '--cfg-options',
+        *data_options(data)
     ], 'pictures of MST')
 
-    ks = sorted({int(k[1:].split('_')[0]) for r in results.values()
-                 for k in r})
+    ks = sorted(
+        {int(k[1:].split('_')[0])
+         for r in results.values()
+         for k in r})
     header = '| features | ' + ' | '.join(f'k={k} top-1' for k in ks) + ' |'
     lines = [
         f'Weighted k-NN on the Fashion-MNIST test split '
@@ -135,19 +141,21 @@ def main(argv=None):
         '| --- ' * (len(ks) + 1) + '|'
     ]
     for name, metrics in results.items():
-        lines.append(f'| {name} | ' + ' | '.join(
-            f'{metrics[f"k{k}_top1"]:.1f}' for k in ks) + ' |')
+        lines.append(f'| {name} | ' + ' | '.join(f'{metrics[f"k{k}_top1"]:.1f}'
+                                                 for k in ks) + ' |')
     table = '\n'.join(lines)
     with open(osp.join(work_dir, 'results.md'), 'w') as f:
         f.write(table + '\n')
     with open(osp.join(work_dir, 'results.json'), 'w') as f:
-        json.dump(dict(knn=results, checkpoints=checkpoints,
-                       seconds=timings), f, indent=2)
+        json.dump(
+            dict(knn=results, checkpoints=checkpoints, seconds=timings),
+            f,
+            indent=2)
     print('\n' + table)
     print(f'\ncheckpoints: {checkpoints}')
     print(f'pictures: {pictures}/*.png')
-    print('time per step (s): ' + ', '.join(
-        f'{k} {v:.0f}' for k, v in timings.items()))
+    print('time per step (s): ' + ', '.join(f'{k} {v:.0f}'
+                                            for k, v in timings.items()))
     return results
 
 

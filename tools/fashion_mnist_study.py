@@ -74,12 +74,18 @@ VARIANTS = {
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--work-dir', default='work_dirs/study')
-    parser.add_argument('--variants', nargs='+', default=list(VARIANTS),
-                        choices=list(VARIANTS), metavar='NAME',
-                        help=f'any of {list(VARIANTS)}')
+    parser.add_argument(
+        '--variants',
+        nargs='+',
+        default=list(VARIANTS),
+        choices=list(VARIANTS),
+        metavar='NAME',
+        help=f'any of {list(VARIANTS)}')
     parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
-    parser.add_argument('--src', default=FASHION_MNIST,
-                        help='folder of the Fashion-MNIST IDX files')
+    parser.add_argument(
+        '--src',
+        default=FASHION_MNIST,
+        help='folder of the Fashion-MNIST IDX files')
     parser.add_argument('--train-per-class', type=int, default=500)
     parser.add_argument('--test-per-class', type=int, default=100)
     parser.add_argument(
@@ -87,7 +93,10 @@ def parse_args(argv=None):
         help='where the image folder is written (default: '
         'data/fashion_mnist_<train>_<test> in the repository)')
     parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction, default={},
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        default={},
         help='changes to every run\'s config, evaluation included (e.g. '
         'train_cfg.max_epochs=2)')
     return parser.parse_args(argv)
@@ -105,8 +114,8 @@ def run(cmd, what):
     print(f'\n==> {what}\n    {" ".join(cmd)}', flush=True)
     start = time.time()
     env = dict(os.environ)
-    env['PYTHONPATH'] = REPO + (os.pathsep + env['PYTHONPATH']
-                                if env.get('PYTHONPATH') else '')
+    env['PYTHONPATH'] = REPO + (
+        os.pathsep + env['PYTHONPATH'] if env.get('PYTHONPATH') else '')
     proc = subprocess.run(cmd, cwd=REPO, env=env)
     if proc.returncode != 0:
         raise SystemExit(f'study: step "{what}" failed (exit code '
@@ -174,21 +183,21 @@ def evaluate(config, checkpoint, features='backbone'):
     if checkpoint == 'random':
         init_weights_quietly(model)
     elif checkpoint != 'none':
-        load_checkpoint_checked(model, checkpoint,
-                                what=f'the model of {config}')
+        load_checkpoint_checked(
+            model, checkpoint, what=f'the model of {config}')
     model.eval()
     backbone = None if features == 'raw-pixels' else knn_backbone(model)
     ks, temperature = knn_settings(cfg.knn_evaluation, source=config)
     train_loader, val_loader = build_knn_dataloaders(cfg.knn_evaluation,
                                                      config)
     device = torch.device('cpu')
-    train_x, train_y = extract_features(model, backbone, train_loader, device,
-                                        features, progress=False)
-    val_x, val_y = extract_features(model, backbone, val_loader, device,
-                                    features, progress=False)
+    train_x, train_y = extract_features(
+        model, backbone, train_loader, device, features, progress=False)
+    val_x, val_y = extract_features(
+        model, backbone, val_loader, device, features, progress=False)
     num_classes = int(max(train_y.max(), val_y.max())) + 1
-    scores = weighted_knn_classify(train_x, train_y, val_x, num_classes,
-                                   ks=ks, temperature=temperature)
+    scores = weighted_knn_classify(
+        train_x, train_y, val_x, num_classes, ks=ks, temperature=temperature)
     top1 = knn_accuracy(scores, val_y)
     result = {f'knn_k{k}': top1[f'k{k}_top1'] for k in ks}
     result['linear'] = linear_probe_accuracy(train_x, train_y, val_x, val_y,
@@ -210,12 +219,14 @@ def train_and_evaluate(name, seed, args, data):
     seconds = run(cmd, f'{name}, seed {seed}: pre-training')
     with open(osp.join(run_dir, 'last_checkpoint')) as f:
         checkpoint = f.read().strip()
-    result = dict(variant=name, seed=seed, checkpoint=checkpoint,
-                  train_seconds=seconds,
-                  **evaluate(config, checkpoint),
-                  **final_signals(run_dir))
-    result['ln_K'] = math.log(
-        Config.fromfile(config).model.head.out_channels)
+    result = dict(
+        variant=name,
+        seed=seed,
+        checkpoint=checkpoint,
+        train_seconds=seconds,
+        **evaluate(config, checkpoint),
+        **final_signals(run_dir))
+    result['ln_K'] = math.log(Config.fromfile(config).model.head.out_channels)
     with open(result_file, 'w') as f:
         json.dump(result, f, indent=2)
     return result
@@ -235,8 +246,7 @@ def reference_rows(args, data):
             result = evaluate(config, 'random') if seed is not None else \
                 evaluate(config, 'none', features='raw-pixels')
             with open(path, 'w') as f:
-                json.dump(dict(variant=name, seed=seed, **result), f,
-                          indent=2)
+                json.dump(dict(variant=name, seed=seed, **result), f, indent=2)
         with open(path) as f:
             rows.append(json.load(f))
     return rows
@@ -252,16 +262,19 @@ def summarise(rows):
         metrics = {}
         for key in ('knn_k10', 'knn_k20', 'linear', 'teacher_entropy',
                     'teacher_batch_entropy'):
-            values = [r[key] / (r['ln_K'] if 'entropy' in key else 1)
-                      for r in runs if key in r]
+            values = [
+                r[key] / (r['ln_K'] if 'entropy' in key else 1) for r in runs
+                if key in r
+            ]
             if values:
-                metrics[key] = (float(np.mean(values)),
-                                float(np.std(values)), len(values))
+                metrics[key] = (float(np.mean(values)), float(np.std(values)),
+                                len(values))
         summary[variant] = metrics
     return summary
 
 
 def write_table(summary, path):
+
     def cell(m, key, scale=1., digits=1):
         if key not in m:
             return '-'
@@ -276,11 +289,10 @@ def write_table(summary, path):
     ]
     for variant, m in summary.items():
         n = max((v[2] for v in m.values()), default=0)
-        lines.append(
-            f'| {variant} | {n} | {cell(m, "knn_k10")} | '
-            f'{cell(m, "knn_k20")} | {cell(m, "linear")} | '
-            f'{cell(m, "teacher_entropy", digits=2)} | '
-            f'{cell(m, "teacher_batch_entropy", digits=2)} |')
+        lines.append(f'| {variant} | {n} | {cell(m, "knn_k10")} | '
+                     f'{cell(m, "knn_k20")} | {cell(m, "linear")} | '
+                     f'{cell(m, "teacher_entropy", digits=2)} | '
+                     f'{cell(m, "teacher_batch_entropy", digits=2)} |')
     text = '\n'.join(lines)
     with open(path, 'w') as f:
         f.write(text + '\n')
@@ -301,8 +313,10 @@ def plot(summary, path):
         ax.bar(x + offset, means, 0.4, yerr=stds, capsize=3, label=label)
     ax.set_xticks(x, names, rotation=20)
     ax.set_ylabel('top-1 (%)')
-    finite = [summary[n][k][0] for n in names for k in ('knn_k20', 'linear')
-              if k in summary[n]]
+    finite = [
+        summary[n][k][0] for n in names for k in ('knn_k20', 'linear')
+        if k in summary[n]
+    ]
     ax.set_ylim(max(0, min(finite) - 10), min(100, max(finite) + 5))
     ax.set_title('Fashion-MNIST test split, teacher backbone (mean +- std)')
     ax.legend(loc='lower right')
@@ -326,8 +340,8 @@ def main(argv=None):
         f'fashion_mnist_{args.train_per_class}_{args.test_per_class}')
     run([
         sys.executable,
-        'tools/dataset_converters/fashion_mnist_to_imagefolder.py',
-        '--src', args.src, '--out', data, '--max-per-class-train',
+        'tools/dataset_converters/fashion_mnist_to_imagefolder.py', '--src',
+        args.src, '--out', data, '--max-per-class-train',
         str(args.train_per_class), '--max-per-class-test',
         str(args.test_per_class)
     ], 'Fashion-MNIST -> image folder')
@@ -340,8 +354,10 @@ def main(argv=None):
     summary = summarise(rows)
     table = write_table(summary, osp.join(args.work_dir, 'results.md'))
     with open(osp.join(args.work_dir, 'results.json'), 'w') as f:
-        json.dump(dict(runs=rows, summary=summary,
-                       seconds=time.time() - start), f, indent=2)
+        json.dump(
+            dict(runs=rows, summary=summary, seconds=time.time() - start),
+            f,
+            indent=2)
     plot(summary, osp.join(args.work_dir, 'results.png'))
     print('\n' + table)
     print(f'\n{args.work_dir}/results.{{md,json,png}}; '

@@ -83,7 +83,8 @@ def build_feature_model(cfg, args):
                 f'checkpoint {args.checkpoint!r} does not exist (use '
                 f'"random" for an untrained backbone)')
         load_checkpoint_checked(
-            model, args.checkpoint,
+            model,
+            args.checkpoint,
             what=f'the model of {args.config} ({cfg.model.type})')
     return model, knn_backbone(model, args.network)
 
@@ -110,9 +111,9 @@ def main(argv=None):
         if torch.cuda.is_available():
             init_dist(args.launcher, backend=backend, **dist_cfg)
         else:  # mmengine's init_dist needs CUDA
-            init_cpu_process_group(
-                args.launcher, 'gloo' if backend == 'nccl' else backend,
-                **dist_cfg)
+            init_cpu_process_group(args.launcher,
+                                   'gloo' if backend == 'nccl' else backend,
+                                   **dist_cfg)
     init_default_scope(cfg.get('default_scope', 'mmpretrain'))
     device = torch.device('cuda' if torch.cuda.is_available() else 'cpu')
     if torch.cuda.is_available():
@@ -125,8 +126,7 @@ def main(argv=None):
     what = 'raw-pixel' if backbone is None else f'{args.network} backbone'
     train_loader, val_loader = build_knn_dataloaders(knn_cfg, args.config)
     # Before extracting anything: a k the memory bank cannot serve.
-    effective_ks = bank_ks(
-        ks, len(train_loader.dataset), strict=bool(args.ks))
+    effective_ks = bank_ks(ks, len(train_loader.dataset), strict=bool(args.ks))
     metrics = evaluate_knn(model, backbone, train_loader, val_loader, ks,
                            temperature, device, what)
 
@@ -145,12 +145,19 @@ def main(argv=None):
             os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
             with open(args.out, 'w') as f:
                 json.dump(
-                    dict(config=args.config, checkpoint=args.checkpoint,
-                         features=what, temperature=temperature,
-                         bank_size=len(train_loader.dataset),
-                         effective_k={f'k{k}': v
-                                      for k, v in effective_ks.items()},
-                         metrics=metrics), f, indent=2)
+                    dict(
+                        config=args.config,
+                        checkpoint=args.checkpoint,
+                        features=what,
+                        temperature=temperature,
+                        bank_size=len(train_loader.dataset),
+                        effective_k={
+                            f'k{k}': v
+                            for k, v in effective_ks.items()
+                        },
+                        metrics=metrics),
+                    f,
+                    indent=2)
     finish_distributed()
     return metrics
 

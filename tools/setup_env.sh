@@ -119,7 +119,7 @@ fi
 # comes from the package index as a wheel; nothing here compiles.
 log "installing mmengine, mmpretrain, mmdet, mmsegmentation and mst_mm"
 step "toolboxes" "${PIP[@]}" --no-build-isolation \
-    -r <(grep -vE '^(torch|torchvision|mmcv)([<>=!~ ]|$)' "$PINS") pytest addict yapf
+    -r <(grep -vE '^(torch|torchvision|mmcv)([<>=!~ ]|$)' "$PINS") pytest addict
 step "mst_mm" "${PIP[@]}" --no-build-isolation --no-deps -e "$REPO"
 if [ -n "${MST_EXTRAS:-}" ]; then
     log "installing the extras: $MST_EXTRAS"

@@ -216,8 +216,8 @@ def check_metrics(runner, metrics):
 
 def main(argv=None):
     args = parse_args(argv)
-    for path, what in ((args.config, 'config'),
-                       (args.checkpoint, 'checkpoint')):
+    for path, what in ((args.config, 'config'), (args.checkpoint,
+                                                 'checkpoint')):
         if not osp.isfile(path):
             raise FileNotFoundError(f'{what} file {path!r} does not exist')
 

@@ -56,7 +56,8 @@ def parse_args(argv=None):
         'head (Figure 3), restorations (Eq. 9), training curves')
     parser.add_argument('config', help='MST pre-training config file')
     parser.add_argument(
-        'checkpoint', help='checkpoint file, or "random" for an untrained '
+        'checkpoint',
+        help='checkpoint file, or "random" for an untrained '
         'model')
     parser.add_argument(
         '--images', type=int, default=4, help='number of images (rows)')
@@ -68,14 +69,14 @@ def parse_args(argv=None):
         help='the training run for the curves: the latest '
         '*/vis_data/scalars.json under it (default: work_dirs/<config '
         'name>)')
+    parser.add_argument('--which', choices=('all', ) + PICTURES, default='all')
     parser.add_argument(
-        '--which', choices=('all', ) + PICTURES, default='all')
-    parser.add_argument(
-        '--seed', type=int, default=0,
+        '--seed',
+        type=int,
+        default=0,
         help='seed of the masks and of the random backbone')
     parser.add_argument(
-        '--device',
-        default='cuda' if torch.cuda.is_available() else 'cpu')
+        '--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
     args = parser.parse_args(argv)
     if args.images < 1:
@@ -90,7 +91,8 @@ def build_model(cfg, checkpoint, device):
         init_weights_quietly(model)
     else:
         load_checkpoint_checked(
-            model, checkpoint,
+            model,
+            checkpoint,
             what=f'the model of the config ({cfg.model.type})')
     require_mst(model, 'model.type in the config')
     return model.to(device).eval()
@@ -132,17 +134,15 @@ def load_images(cfg, model, num):
         data = model.data_preprocessor(
             dict(
                 inputs=torch.stack(inputs),
-                data_samples=[s.get('data_samples') for s in samples]),
-            False)
+                data_samples=[s.get('data_samples') for s in samples]), False)
         if count < num:
             print(f'{where}.dataset has only {count} images')
         print(f'images: the first {count} of {where}.dataset')
         return data['inputs']
-    raise FileNotFoundError(
-        'no images to draw: ' + ('; '.join(failures) if failures else
-                                 'the config has neither '
-                                 'knn_evaluation.val_dataloader nor '
-                                 'train_dataloader'))
+    raise FileNotFoundError('no images to draw: ' + (
+        '; '.join(failures) if failures else 'the config has neither '
+        'knn_evaluation.val_dataloader nor '
+        'train_dataloader'))
 
 
 def latest_scalars(work_dir):

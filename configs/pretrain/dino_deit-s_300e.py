@@ -7,7 +7,4 @@
 _base_ = './mst_deit-s_300e.py'
 
 model = dict(
-    masker=None,
-    neck=None,
-    restore_weight=0.,
-    head=dict(use_bn=False))
+    masker=None, neck=None, restore_weight=0., head=dict(use_bn=False))

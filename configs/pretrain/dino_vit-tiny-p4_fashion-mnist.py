@@ -10,7 +10,4 @@
 _base_ = './mst_vit-tiny-p4_fashion-mnist.py'
 
 model = dict(
-    masker=None,
-    neck=None,
-    restore_weight=0.,
-    head=dict(use_bn=False))
+    masker=None, neck=None, restore_weight=0., head=dict(use_bn=False))

@@ -90,8 +90,7 @@ model = dict(
         bottleneck_channels=128,
         norm_cfg=dict(type='BN1d')),
     distill_loss=dict(
-        out_channels=out_channels,
-        warmup_teacher_temp_epochs=max_epochs // 2),
+        out_channels=out_channels, warmup_teacher_temp_epochs=max_epochs // 2),
     # The EMA teacher must move within a run of a few hundred iterations:
     # 0.996 keeps half of the random initialisation after 170 iterations,
     # 0.98 forgets it within ~50 (still cosine -> 1 at the end).
@@ -114,13 +113,29 @@ auto_scale_lr = dict(base_batch_size=batch_size)
 warmup_epochs = 1
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs)
 param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-6, by_epoch=True, begin=0,
-         end=warmup_epochs, convert_to_iter_based=True),
-    dict(type='CosineAnnealingLR', T_max=max_epochs - warmup_epochs,
-         eta_min=1e-6, by_epoch=True, begin=warmup_epochs, end=max_epochs,
-         convert_to_iter_based=True),
-    dict(type='CosineAnnealingWeightDecay', eta_min=0.4, T_max=max_epochs,
-         by_epoch=True, begin=0, end=max_epochs, convert_to_iter_based=True),
+    dict(
+        type='LinearLR',
+        start_factor=1e-6,
+        by_epoch=True,
+        begin=0,
+        end=warmup_epochs,
+        convert_to_iter_based=True),
+    dict(
+        type='CosineAnnealingLR',
+        T_max=max_epochs - warmup_epochs,
+        eta_min=1e-6,
+        by_epoch=True,
+        begin=warmup_epochs,
+        end=max_epochs,
+        convert_to_iter_based=True),
+    dict(
+        type='CosineAnnealingWeightDecay',
+        eta_min=0.4,
+        T_max=max_epochs,
+        by_epoch=True,
+        begin=0,
+        end=max_epochs,
+        convert_to_iter_based=True),
 ]
 
 default_hooks = dict(
@@ -139,8 +154,11 @@ custom_hooks = _base_.custom_hooks + [
 # size.
 knn_pipeline = [
     dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=global_size, interpolation='bicubic',
-         backend='pillow'),
+    dict(
+        type='Resize',
+        scale=global_size,
+        interpolation='bicubic',
+        backend='pillow'),
     dict(type='PackInputs'),
 ]
 knn_evaluation = dict(

@@ -32,21 +32,24 @@
 _base_ = 'mmseg::setr/setr_vit-l_pup_8xb1-80k_cityscapes-768x768.py'
 
 custom_imports = dict(
-    imports=['mmpretrain.models', 'mst_mm',
-             'mst_mm.datasets.check_seg_label_range'],
+    imports=[
+        'mmpretrain.models', 'mst_mm', 'mst_mm.datasets.check_seg_label_range'
+    ],
     allow_failed_imports=False)
 
 # The recipe's pipelines plus CheckSegLabelRange after LoadAnnotations: a
 # label value that is not a train id (0..18) or 255 is an error naming the
 # file, not an IndexError inside the loss or a value counted at test time.
-label_check = dict(type='CheckSegLabelRange', num_classes=19,
-                   ignore_index=255)
+label_check = dict(type='CheckSegLabelRange', num_classes=19, ignore_index=255)
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations'),
     label_check,
-    dict(type='RandomResize', scale=(2049, 1025), ratio_range=(0.5, 2.0),
-         keep_ratio=True),
+    dict(
+        type='RandomResize',
+        scale=(2049, 1025),
+        ratio_range=(0.5, 2.0),
+        keep_ratio=True),
     dict(type='RandomCrop', crop_size=(768, 768), cat_max_ratio=0.75),
     dict(type='RandomFlip', prob=0.5),
     dict(type='PhotoMetricDistortion'),

@@ -55,8 +55,8 @@ def knn_settings(knn_cfg: dict,
     if ks:
         where = '--ks'
     else:
-        ks, where = knn_cfg.get('ks', DEFAULT_KS), (
-            f'knn_evaluation.ks in {source}')
+        ks, where = knn_cfg.get('ks',
+                                DEFAULT_KS), (f'knn_evaluation.ks in {source}')
     ks = tuple(ks)
     if not ks or any(not isinstance(k, int) or k < 1 for k in ks):
         raise ValueError(f'{where}={list(ks)}: expected integers >= 1')
@@ -198,9 +198,8 @@ def evaluate_knn(model: nn.Module,
     if device is None:
         device = next(backbone.parameters()).device if backbone is not None \
             else torch.device('cpu')
-    train_feats, train_labels = extract_features(model, backbone,
-                                                 train_loader, device, what,
-                                                 progress)
+    train_feats, train_labels = extract_features(model, backbone, train_loader,
+                                                 device, what, progress)
     val_feats, val_labels = extract_features(model, backbone, val_loader,
                                              device, what, progress)
     metrics = [None]
@@ -209,8 +208,12 @@ def evaluate_knn(model: nn.Module,
         num_classes = len(classes) if classes else int(
             max(train_labels.max(), val_labels.max())) + 1
         scores = weighted_knn_classify(
-            train_feats.to(device), train_labels.to(device), val_feats,
-            num_classes, ks=ks, temperature=temperature)
+            train_feats.to(device),
+            train_labels.to(device),
+            val_feats,
+            num_classes,
+            ks=ks,
+            temperature=temperature)
         metrics = [knn_accuracy(scores, val_labels)]
     broadcast_object_list(metrics)
     return metrics[0]

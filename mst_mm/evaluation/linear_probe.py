@@ -48,8 +48,8 @@ def linear_probe_accuracy(train_feats: torch.Tensor,
     x_val = (val_feats.double() - mean) / std
     y = train_labels.long()
 
-    weight = torch.zeros(x.shape[1], num_classes, dtype=x.dtype,
-                         requires_grad=True)
+    weight = torch.zeros(
+        x.shape[1], num_classes, dtype=x.dtype, requires_grad=True)
     bias = torch.zeros(num_classes, dtype=x.dtype, requires_grad=True)
     optimizer = torch.optim.LBFGS([weight, bias],
                                   max_iter=max_iter,

@@ -68,10 +68,10 @@ def knn_accuracy(scores: Dict[int, torch.Tensor],
     result = {}
     labels = labels.long().cpu()
     for k, votes in scores.items():
-        result[f'k{k}_top1'] = 100. * (votes.argmax(1) == labels).float(
-        ).mean().item()
+        result[f'k{k}_top1'] = 100. * (votes.argmax(1)
+                                       == labels).float().mean().item()
         if votes.shape[1] >= 5:
             top5 = votes.topk(5, dim=1).indices
-            result[f'k{k}_top5'] = 100. * (top5 == labels[:, None]).any(
-                1).float().mean().item()
+            result[f'k{k}_top5'] = 100. * (
+                top5 == labels[:, None]).any(1).float().mean().item()
     return result

@@ -9,8 +9,8 @@ __all__ = [
     'check_checkpoint_covers', 'load_checkpoint_checked',
     'patch_pretrained_init_report'
 ]
-from .launcher import (finish_distributed, set_launcher,  # noqa: E402
-                       sync_bn_to_bn)
+from .launcher import set_launcher  # noqa: E402
+from .launcher import finish_distributed, sync_bn_to_bn
 
 __all__ += ['finish_distributed', 'set_launcher', 'sync_bn_to_bn']
 from .log_filters import keep_out_of_console  # noqa: E402

@@ -94,8 +94,8 @@ def mmengine_checkpoint_safe_globals():
     resolve the name ``builtins.getattr`` to
     :func:`history_buffer_statistic`."""
     from mmengine.logging.history_buffer import HistoryBuffer
-    return [HistoryBuffer, (history_buffer_statistic, 'builtins.getattr')
-            ] + _numpy_globals()
+    return [HistoryBuffer,
+            (history_buffer_statistic, 'builtins.getattr')] + _numpy_globals()
 
 
 # The start of every refusal message; callers match on it.

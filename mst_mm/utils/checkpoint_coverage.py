@@ -43,7 +43,9 @@ def compare_state_dicts(model_state: dict, checkpoint_state: dict) -> dict:
         unexpected=unexpected)
 
 
-def check_checkpoint_covers(model, checkpoint_state: dict, source: str,
+def check_checkpoint_covers(model,
+                            checkpoint_state: dict,
+                            source: str,
                             what: str = 'the model') -> dict:
     """Raise unless ``checkpoint_state`` sets every tensor of ``model`` with
     the right shape. Keys the model does not have are allowed (returned).
@@ -82,7 +84,9 @@ def check_checkpoint_covers(model, checkpoint_state: dict, source: str,
     return result
 
 
-def coverage_summary(result: dict, source: str, module_name: str,
+def coverage_summary(result: dict,
+                     source: str,
+                     module_name: str,
                      prefix=None) -> str:
     """One line saying how much of a module a partial load set."""
     text = (f'Pretrained: loaded {result["loaded"]} of {result["total"]} '
@@ -150,14 +154,16 @@ def patch_pretrained_init_report():
                     f'{self.checkpoint}: holds a {type(state_dict).__name__}'
                     ', expected a dict of tensors or a runner checkpoint')
             check_checkpoint_covers(
-                module, state_dict, self.checkpoint,
+                module,
+                state_dict,
+                self.checkpoint,
                 what=f'{name} (init_cfg Pretrained without prefix; give '
                 "prefix='backbone.' or the like for a partial load)")
             _load_checkpoint_to_model(
                 module, checkpoint, strict=False, logger='current')
         else:
-            state_dict = _prefixed_state_dict(
-                self.checkpoint, self.prefix, self.map_location)
+            state_dict = _prefixed_state_dict(self.checkpoint, self.prefix,
+                                              self.map_location)
             result = compare_state_dicts(module.state_dict(), state_dict)
             # module global on purpose: looked up at call time
             print_log(

@@ -100,7 +100,8 @@ def sync_bn_to_bn(model_cfg, path: str = 'model') -> list:
     return converted
 
 
-def init_cpu_process_group(launcher: str, backend: str = 'gloo',
+def init_cpu_process_group(launcher: str,
+                           backend: str = 'gloo',
                            **dist_cfg) -> None:
     """Start the process group on a CPU machine for the ``pytorch``
     launcher (``RANK``/``WORLD_SIZE``/``MASTER_*`` from torchrun).
@@ -114,8 +115,10 @@ def init_cpu_process_group(launcher: str, backend: str = 'gloo',
     """
     if launcher != 'pytorch' or torch_dist.is_initialized():
         return
-    missing = [k for k in ('RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT')
-               if k not in os.environ]
+    missing = [
+        k for k in ('RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT')
+        if k not in os.environ
+    ]
     if missing:
         raise RuntimeError(
             f'--launcher pytorch needs the environment torchrun sets; '
@@ -128,8 +131,9 @@ def init_cpu_process_group(launcher: str, backend: str = 'gloo',
             'starts a process group on CPU')
     timeout = kwargs.get('timeout', None)
     if timeout is not None and not isinstance(timeout, datetime.timedelta):
-        if isinstance(timeout, bool) or not isinstance(
-                timeout, (int, float)) or timeout <= 0:
+        if isinstance(timeout,
+                      bool) or not isinstance(timeout,
+                                              (int, float)) or timeout <= 0:
             raise ValueError(
                 f'env_cfg.dist_cfg.timeout={timeout!r}: expected a positive '
                 'number of seconds')
@@ -141,8 +145,8 @@ def _is_ddp(wrapper_type) -> bool:
     """Whether a model wrapper type is DDP-based (takes ``device_ids``)."""
     from mmengine.registry import MODEL_WRAPPERS
     from torch.nn.parallel import DistributedDataParallel
-    cls = MODEL_WRAPPERS.get(wrapper_type) if isinstance(
-        wrapper_type, str) else wrapper_type
+    cls = MODEL_WRAPPERS.get(wrapper_type) if isinstance(wrapper_type,
+                                                         str) else wrapper_type
     return isinstance(cls, type) and issubclass(cls, DistributedDataParallel)
 
 

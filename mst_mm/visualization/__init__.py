@@ -6,6 +6,5 @@ from .probes import denormalise, evaluating, teacher_backbone
 __all__ = [
     'attention_and_masks', 'attention_maps_per_head', 'restorations',
     'training_curves', 'read_scalars', 'denormalise', 'draw_masked_cells',
-    'evaluating', 'save_picture', 'teacher_backbone', 'MASK_FILL',
-    'MASK_HATCH'
+    'evaluating', 'save_picture', 'teacher_backbone', 'MASK_FILL', 'MASK_HATCH'
 ]

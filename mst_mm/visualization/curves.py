@@ -18,8 +18,7 @@ CURVE_PANELS = (
     ('loss_restore = lambda2 * L1 (Eq. 9)', ('loss_restore', ), ''),
     ('teacher entropies (collapse signals)',
      ('teacher_entropy', 'teacher_batch_entropy'), 'nats'),
-    ('mask_ratio (masked fraction of the global views)', ('mask_ratio', ),
-     ''),
+    ('mask_ratio (masked fraction of the global views)', ('mask_ratio', ), ''),
     ('loss (total)', ('loss', ), ''),
 )
 CURVES_FIGSIZE = (12., 6.5)  # inches at DPI: 1200 x 650 pixels
@@ -82,13 +81,18 @@ def training_curves(scalars_json_path: str) -> dict:
     if kl:
         series['kl'] = ([p[0] for p in kl], [p[1] for p in kl])
 
-    fig = Figure(figsize=CURVES_FIGSIZE, dpi=DPI, facecolor='white',
-                 layout='constrained')
+    fig = Figure(
+        figsize=CURVES_FIGSIZE,
+        dpi=DPI,
+        facecolor='white',
+        layout='constrained')
     FigureCanvasAgg(fig)
-    run = osp.basename(osp.dirname(osp.dirname(
-        osp.abspath(scalars_json_path))))
-    fig.suptitle(f'MST training signals, run {run} ({len(rows)} logged '
-                 'iterations)', fontsize=11)
+    run = osp.basename(
+        osp.dirname(osp.dirname(osp.abspath(scalars_json_path))))
+    fig.suptitle(
+        f'MST training signals, run {run} ({len(rows)} logged '
+        'iterations)',
+        fontsize=11)
     axes = fig.subplots(2, 3)
     for ax, (title, panel_keys, ylabel) in zip(axes.flat, CURVE_PANELS):
         ax.set_title(title, fontsize=9)
@@ -102,13 +106,23 @@ def training_curves(scalars_json_path: str) -> dict:
         for key in panel_keys:
             if key in series:
                 x, y = series[key]
-                ax.plot(x, y, marker='.' if len(x) < 50 else None,
-                        label=key, linewidth=1.2)
+                ax.plot(
+                    x,
+                    y,
+                    marker='.' if len(x) < 50 else None,
+                    label=key,
+                    linewidth=1.2)
                 drawn = True
         if not drawn:
-            ax.text(0.5, 0.5, 'not logged by this run', ha='center',
-                    va='center', transform=ax.transAxes, fontsize=9,
-                    color='grey')
+            ax.text(
+                0.5,
+                0.5,
+                'not logged by this run',
+                ha='center',
+                va='center',
+                transform=ax.transAxes,
+                fontsize=9,
+                color='grey')
         elif len(panel_keys) > 1:
             ax.legend(fontsize=7)
     fig.canvas.draw()

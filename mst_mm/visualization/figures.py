@@ -30,7 +30,8 @@ def masker_label(masker: Optional[nn.Module]) -> str:
     kind = {
         'AttentionGuidedMasker': 'attention-guided',
         'RandomMasker': 'random'
-    }.get(type(masker).__name__, type(masker).__name__)
+    }.get(type(masker).__name__,
+          type(masker).__name__)
     extra = masker.extra_repr() if hasattr(masker, 'extra_repr') else ''
     return f'{kind}, {extra}' if extra else kind
 
@@ -118,8 +119,8 @@ def attention_and_masks(model: nn.Module,
             draw_masked_cells(rgb[i], random[i].numpy(), grid),
             draw_masked_cells(rgb[i], guided[i].numpy(), grid)
         ])
-        rows.sheet.colorbar(rows.top(i), rows.lefts[1] + PANEL + 6,
-                            shape[0], vmin, vmax)
+        rows.sheet.colorbar(
+            rows.top(i), rows.lefts[1] + PANEL + 6, shape[0], vmin, vmax)
         for column, mask in ((2, random[i]), (3, guided[i])):
             rows.caption(i, column,
                          f'{int(mask.sum())} / {length} patches masked')
@@ -134,10 +135,10 @@ def attention_and_masks(model: nn.Module,
 
 
 @torch.no_grad()
-def attention_maps_per_head(
-        model_or_backbone: Union[nn.Module, Dict[str, nn.Module]],
-        images: torch.Tensor,
-        rgb: Optional[np.ndarray] = None) -> dict:
+def attention_maps_per_head(model_or_backbone: Union[nn.Module,
+                                                     Dict[str, nn.Module]],
+                            images: torch.Tensor,
+                            rgb: Optional[np.ndarray] = None) -> dict:
     """Figure 3-like (Appendix L): the last block's cls -> patch attention
     of every head and their mean (Eq. 4), one row per image and backbone,
     patches drawn as blocks. One colour scale per row, from the row's
@@ -191,15 +192,14 @@ def attention_maps_per_head(
     lefts = column_lefts(widths)
     num, rows = images.shape[0], len(named)
     row_h = shape[0] + 4
-    height = (MARGIN + TITLE_H + num * rows * row_h + (num - 1) * GROUP_GAP +
-              MARGIN)
+    height = (
+        MARGIN + TITLE_H + num * rows * row_h + (num - 1) * GROUP_GAP + MARGIN)
     sheet = Sheet(MARGIN + sum(widths) + MARGIN, height)
-    titles = ['input'] + [f'head {h + 1}' for h in range(heads)] + [
-        'mean over heads\n(Eq. 4)'
-    ]
+    titles = ['input'] + [f'head {h + 1}' for h in range(heads)
+                          ] + ['mean over heads\n(Eq. 4)']
     for left, title in zip(lefts[1:], titles):
-        sheet.text(left + HEAD_PANEL / 2, MARGIN + TITLE_H - 4, title,
-                   va='bottom')
+        sheet.text(
+            left + HEAD_PANEL / 2, MARGIN + TITLE_H - 4, title, va='bottom')
     for i in range(num):
         for r, (name, att) in enumerate(attention.items()):
             top = MARGIN + TITLE_H + (i * rows + r) * row_h + i * GROUP_GAP
@@ -265,8 +265,8 @@ def restorations(model: nn.Module,
         restored = model.neck(patches).float()
     grid = patch_grid(student, images)
     if mask is None:
-        mask = torch.zeros(images.shape[0], grid[0] * grid[1],
-                           dtype=torch.bool)
+        mask = torch.zeros(
+            images.shape[0], grid[0] * grid[1], dtype=torch.bool)
     mask = mask.cpu()
     l1 = (restored - images.float()).abs().flatten(1).mean(1).cpu()
 
@@ -283,10 +283,10 @@ def restorations(model: nn.Module,
         shape=shape,
         num=images.shape[0])
     for i in range(images.shape[0]):
-        rows.add_row(i, [
-            rgb[i],
-            draw_masked_cells(rgb[i], mask[i].numpy(), grid), out[i]
-        ])
+        rows.add_row(
+            i,
+            [rgb[i],
+             draw_masked_cells(rgb[i], mask[i].numpy(), grid), out[i]])
         rows.caption(i, 1,
                      f'{int(mask[i].sum())} / {mask.shape[1]} patches masked')
         rows.caption(i, 2, f'L1 (normalised) {float(l1[i]):.3f}')

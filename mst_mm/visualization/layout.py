@@ -101,14 +101,14 @@ class PanelRows:
     """
 
     def __init__(self, widths: Sequence[int], titles: Sequence[str],
-                 names: Sequence[str], shape: Tuple[int, int],
-                 num: int) -> None:
+                 names: Sequence[str], shape: Tuple[int,
+                                                    int], num: int) -> None:
         self.lefts = column_lefts(widths)
         self.sheet = Sheet(MARGIN + sum(widths) + MARGIN,
                            MARGIN + TITLE_H + num * (shape[0] + CAPTION_H))
         for left, title in zip(self.lefts, titles):
-            self.sheet.text(left + PANEL / 2, MARGIN + TITLE_H - 4, title,
-                            va='bottom')
+            self.sheet.text(
+                left + PANEL / 2, MARGIN + TITLE_H - 4, title, va='bottom')
         self.names, self.shape = list(names), shape
         self.panels = {name: [] for name in names}
 
@@ -123,9 +123,12 @@ class PanelRows:
             self.panels[name].append((top, left, *self.shape))
 
     def caption(self, row: int, column: int, text: str) -> None:
-        self.sheet.text(self.lefts[column] + PANEL / 2,
-                        self.top(row) + self.shape[0] + 2, text, va='top',
-                        fontsize=8)
+        self.sheet.text(
+            self.lefts[column] + PANEL / 2,
+            self.top(row) + self.shape[0] + 2,
+            text,
+            va='top',
+            fontsize=8)
 
 
 def panel_shape(images: torch.Tensor, width: int) -> Tuple[int, int]:
@@ -142,10 +145,12 @@ def resize_rgb(rgb: np.ndarray, shape: Tuple[int, int]) -> np.ndarray:
         x = F.interpolate(x, size=shape, mode='nearest')
     else:
         x = F.interpolate(
-            x, size=shape, mode='bilinear', align_corners=False,
+            x,
+            size=shape,
+            mode='bilinear',
+            align_corners=False,
             antialias=True)
-    return x.clamp(0, 255).round().to(torch.uint8).permute(0, 2, 3,
-                                                           1).numpy()
+    return x.clamp(0, 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
 
 
 def cell_map(grid: Tuple[int, int],

@@ -42,8 +42,9 @@ def first_views(samples: Sequence[dict]) -> List[torch.Tensor]:
     """The image of each packed sample that is drawn: the first (global)
     view of a multi-crop sample, the image itself otherwise."""
     return [
-        s['inputs'][0] if isinstance(s['inputs'], (list, tuple)) else
-        s['inputs'] for s in samples
+        s['inputs'][0] if isinstance(s['inputs'],
+                                     (list, tuple)) else s['inputs']
+        for s in samples
     ]
 
 

@@ -42,15 +42,19 @@ def test_converter_makes_train_id_maps(tmp_path, subprocess_env):
     with open(gt_dir / f'{stem}_gtFine_polygons.json', 'w') as f:
         json.dump(polygons, f)
 
-    proc = subprocess.run(
-        [sys.executable, mmseg_cityscapes_converter(),
-         str(root), '--nproc', '1'],
-        env=subprocess_env, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run([
+        sys.executable,
+        mmseg_cityscapes_converter(),
+        str(root), '--nproc', '1'
+    ],
+                          env=subprocess_env,
+                          capture_output=True,
+                          text=True,
+                          timeout=120)
 
     assert proc.returncode == 0, proc.stderr[-2000:]
     labels = cv2.imread(
-        str(gt_dir / f'{stem}_gtFine_labelTrainIds.png'),
-        cv2.IMREAD_UNCHANGED)
+        str(gt_dir / f'{stem}_gtFine_labelTrainIds.png'), cv2.IMREAD_UNCHANGED)
     assert labels.shape == (16, 32)
     assert labels[12, 16] == 0  # road
     assert labels[4, 8] == 13  # car

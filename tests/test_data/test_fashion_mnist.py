@@ -51,7 +51,12 @@ def write_file(path, data, gz):
     return path
 
 
-def write_split(src, split, images, labels, gz, images_data=None,
+def write_split(src,
+                split,
+                images,
+                labels,
+                gz,
+                images_data=None,
                 labels_data=None):
     prefix = {'train': 'train', 'test': 't10k'}[split]
     paths = {}
@@ -71,8 +76,7 @@ def src(request, tmp_path):
     folder.mkdir()
     images = make_images()
     write_split(str(folder), 'train', images, LABELS, request.param)
-    write_split(str(folder), 'test', images[::-1], LABELS[::-1],
-                request.param)
+    write_split(str(folder), 'test', images[::-1], LABELS[::-1], request.param)
     return str(folder)
 
 
@@ -194,8 +198,8 @@ def trailing_byte():
 @pytest.mark.parametrize(
     'images_data', [images_with_magic_2049, truncated_images, trailing_byte])
 def test_unreadable_images_file_is_named(fm, tmp_path, gz, images_data):
-    paths = write_split(str(tmp_path), 'train', None, LABELS, gz=gz,
-                        images_data=images_data())
+    paths = write_split(
+        str(tmp_path), 'train', None, LABELS, gz=gz, images_data=images_data())
     with pytest.raises(fm.IDXError) as e:
         fm.load_split(str(tmp_path), 'train')
     message = str(e.value)
@@ -212,17 +216,23 @@ def test_truncated_gzip_stream(fm, tmp_path):
         data = f.read()
     with open(paths['images'], 'wb') as f:
         f.write(data[:len(data) // 2])
-    with pytest.raises(fm.IDXError,
-                       match=r'train-images-idx3-ubyte\.gz: not a readable '
-                       r'IDX images file \(EOFError'):
+    with pytest.raises(
+            fm.IDXError,
+            match=r'train-images-idx3-ubyte\.gz: not a readable '
+            r'IDX images file \(EOFError'):
         fm.load_split(src, 'train')
 
 
 def test_swapped_files(fm, tmp_path):
     """An images file where the labels belong (both valid IDX files)."""
     src = str(tmp_path)
-    paths = write_split(src, 'test', make_images(), LABELS, gz=False,
-                        labels_data=idx_bytes(make_images()))
+    paths = write_split(
+        src,
+        'test',
+        make_images(),
+        LABELS,
+        gz=False,
+        labels_data=idx_bytes(make_images()))
     with pytest.raises(fm.IDXError) as e:
         fm.load_split(src, 'test')
     assert str(e.value) == (
@@ -262,9 +272,10 @@ def test_unknown_split_and_missing_file(fm, convert, src, tmp_path):
     with pytest.raises(ValueError, match=r"unknown split 'val'"):
         convert(src, tmp_path / 'out', splits=['train', 'val'])
     os.remove(fm.find_idx_file(src, 'test', 'labels'))
-    with pytest.raises(FileNotFoundError,
-                       match=r'neither t10k-labels-idx1-ubyte nor '
-                       r't10k-labels-idx1-ubyte\.gz'):
+    with pytest.raises(
+            FileNotFoundError,
+            match=r'neither t10k-labels-idx1-ubyte nor '
+            r't10k-labels-idx1-ubyte\.gz'):
         convert(src, tmp_path / 'out')
 
 
@@ -286,8 +297,7 @@ def test_never_overwrites_foreign_folder(convert, src, tmp_path):
     assert len(listing(theirs, 'train')) == 10
 
 
-def test_interrupted_or_other_options_need_force(fm, convert, src,
-                                                 tmp_path):
+def test_interrupted_or_other_options_need_force(fm, convert, src, tmp_path):
     out = tmp_path / 'out'
     convert(src, out)
     # other options: refused, with the recorded options in the message

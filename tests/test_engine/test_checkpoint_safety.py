@@ -26,7 +26,10 @@ class PoisonHook(Hook):
     def __init__(self, at_iter):
         self.at_iter = at_iter
 
-    def after_train_iter(self, runner, batch_idx, data_batch=None,
+    def after_train_iter(self,
+                         runner,
+                         batch_idx,
+                         data_batch=None,
                          outputs=None):
         if runner.iter + 1 == self.at_iter:
             model = getattr(runner.model, 'module', runner.model)
@@ -35,9 +38,8 @@ class PoisonHook(Hook):
 
 
 def tiny_run_config(tmp_path, tiny_config, name, **overrides):
-    lines = [f'_base_ = [{tiny_config!r}]'] + [
-        f'{key} = {value!r}' for key, value in overrides.items()
-    ]
+    lines = [f'_base_ = [{tiny_config!r}]'
+             ] + [f'{key} = {value!r}' for key, value in overrides.items()]
     path = tmp_path / f'{name}.py'
     path.write_text('\n'.join(lines) + '\n')
     return str(path)
@@ -58,19 +60,23 @@ def test_non_finite_weights_are_never_saved(tmp_path, train_tool, tiny_config,
     2 is not saved, epoch 1 (max_keep_ckpts=1) is not deleted, and the
     message names it."""
     config = tiny_run_config(
-        tmp_path, tiny_config, 'poisoned',
+        tmp_path,
+        tiny_config,
+        'poisoned',
         custom_hooks=[
             dict(type='NonFiniteLossHook'),
             dict(type='MSTTestPoisonHook', at_iter=2 * ITERS_PER_EPOCH)
         ],
         default_hooks=dict(
-            checkpoint=dict(type='CheckpointHook', interval=1,
-                            max_keep_ckpts=1)),
+            checkpoint=dict(
+                type='CheckpointHook', interval=1, max_keep_ckpts=1)),
         train_cfg=dict(by_epoch=True, max_epochs=3, val_interval=100))
     work_dir = str(tmp_path / 'work')
     with pytest.raises(FloatingPointError) as error:
-        train_tool.main([config, '--work-dir', work_dir, '--cfg-options',
-                         *data_root_options(tiny_image_folder)])
+        train_tool.main([
+            config, '--work-dir', work_dir, '--cfg-options',
+            *data_root_options(tiny_image_folder)
+        ])
     epoch_1 = osp.join(work_dir, 'epoch_1.pth')
     message = str(error.value)
     assert 'Non-finite weights' in message and 'head.fc.weight' in message
@@ -88,17 +94,20 @@ def test_huge_learning_rate_never_leaves_a_non_finite_checkpoint(
     stops it (the loss or the weights check), every checkpoint on disk is
     finite and the message names the last one, epoch 1."""
     config = tiny_run_config(
-        tmp_path, tiny_config, 'huge_lr',
+        tmp_path,
+        tiny_config,
+        'huge_lr',
         custom_hooks=[dict(type='NonFiniteLossHook')],
         param_scheduler=[
-            dict(type='MultiStepLR', by_epoch=True, milestones=[1],
-                 gamma=1e7)
+            dict(type='MultiStepLR', by_epoch=True, milestones=[1], gamma=1e7)
         ],
         train_cfg=dict(by_epoch=True, max_epochs=6, val_interval=100))
     work_dir = str(tmp_path / 'work')
     with pytest.raises(FloatingPointError) as error:
-        train_tool.main([config, '--work-dir', work_dir, '--cfg-options',
-                         *data_root_options(tiny_image_folder)])
+        train_tool.main([
+            config, '--work-dir', work_dir, '--cfg-options',
+            *data_root_options(tiny_image_folder)
+        ])
     saved = sorted(f for f in os.listdir(work_dir) if f.endswith('.pth'))
     assert saved == ['epoch_1.pth']
     assert all_finite(osp.join(work_dir, 'epoch_1.pth'))
@@ -106,9 +115,10 @@ def test_huge_learning_rate_never_leaves_a_non_finite_checkpoint(
             f'{osp.join(work_dir, "epoch_1.pth")}') in str(error.value)
 
 
-def test_resuming_a_non_finite_checkpoint_is_refused(
-        tmp_path, train_tool, tiny_config, tiny_image_folder,
-        data_root_options):
+def test_resuming_a_non_finite_checkpoint_is_refused(tmp_path, train_tool,
+                                                     tiny_config,
+                                                     tiny_image_folder,
+                                                     data_root_options):
     from mmengine.config import Config
     from mmpretrain.registry import MODELS
     model = MODELS.build(Config.fromfile(tiny_config).model)
@@ -117,12 +127,16 @@ def test_resuming_a_non_finite_checkpoint_is_refused(
     bad = str(tmp_path / 'diverged.pth')
     torch.save(dict(state_dict=state_dict, meta=dict(epoch=1, iter=4)), bad)
     config = tiny_run_config(
-        tmp_path, tiny_config, 'guarded',
+        tmp_path,
+        tiny_config,
+        'guarded',
         custom_hooks=[dict(type='NonFiniteLossHook')])
     with pytest.raises(FloatingPointError, match='diverged.pth: 1 tensors'):
-        train_tool.main([config, '--work-dir', str(tmp_path / 'w'),
-                         '--cfg-options', f'load_from={bad}',
-                         *data_root_options(tiny_image_folder)])
+        train_tool.main([
+            config, '--work-dir',
+            str(tmp_path / 'w'), '--cfg-options', f'load_from={bad}',
+            *data_root_options(tiny_image_folder)
+        ])
 
 
 # ------------------------------------------ files that are not checkpoints
@@ -150,12 +164,10 @@ def test_empty_last_checkpoint_is_named(tmp_path, train_tool, tiny_config):
     work_dir.mkdir()
     (work_dir / 'last_checkpoint').write_text('')
     with pytest.raises(ValueError, match='last_checkpoint is empty'):
-        train_tool.main([tiny_config, '--work-dir', str(work_dir),
-                         '--resume'])
+        train_tool.main([tiny_config, '--work-dir', str(work_dir), '--resume'])
     (work_dir / 'last_checkpoint').write_text(str(work_dir / 'gone.pth'))
     with pytest.raises(FileNotFoundError, match='gone.pth, which does not'):
-        train_tool.main([tiny_config, '--work-dir', str(work_dir),
-                         '--resume'])
+        train_tool.main([tiny_config, '--work-dir', str(work_dir), '--resume'])
 
 
 # -------------------------------------------------- wrong weights, loudly
@@ -180,9 +192,12 @@ def test_load_from_another_architecture_fails(other_architecture, tmp_path,
                                               tiny_image_folder,
                                               data_root_options):
     with pytest.raises(ValueError) as error:
-        train_tool.main([tiny_config, '--work-dir', str(tmp_path / 'w'),
-                         '--cfg-options', f'load_from={other_architecture}',
-                         *data_root_options(tiny_image_folder)])
+        train_tool.main([
+            tiny_config, '--work-dir',
+            str(tmp_path / 'w'), '--cfg-options',
+            f'load_from={other_architecture}',
+            *data_root_options(tiny_image_folder)
+        ])
     message = str(error.value)
     assert f'{other_architecture} does not fit' in message
     assert '2 of the model' in message and 'backbone.ln1.weight' in message
@@ -195,17 +210,18 @@ def test_test_tool_refuses_another_architecture(other_architecture, tmp_path,
                                                 tiny_image_folder,
                                                 data_root_options):
     with pytest.raises(ValueError, match='other_arch.pth does not fit'):
-        test_tool.main([tiny_config, other_architecture, '--work-dir',
-                        str(tmp_path / 'w'), '--cfg-options',
-                        *data_root_options(tiny_image_folder)])
+        test_tool.main([
+            tiny_config, other_architecture, '--work-dir',
+            str(tmp_path / 'w'), '--cfg-options',
+            *data_root_options(tiny_image_folder)
+        ])
 
 
 @pytest.mark.parametrize('tool', ['knn_eval', 'visualize_mst'])
 def test_mst_tools_refuse_a_classifier_checkpoint(tool, other_architecture,
                                                   tmp_path, load_tool,
                                                   repo_root):
-    mst_config = osp.join(repo_root, 'tests', 'data', 'configs',
-                          'mst_tiny.py')
+    mst_config = osp.join(repo_root, 'tests', 'data', 'configs', 'mst_tiny.py')
     args = [mst_config, other_architecture]
     if tool == 'visualize_mst':
         args += ['--which', 'masks', '--out-dir', str(tmp_path / 'pics')]
@@ -233,8 +249,8 @@ def test_pretrained_init_partial_only_with_prefix(other_architecture,
     before = {k: v.clone() for k, v in backbone.state_dict().items()}
     import mst_mm.utils.checkpoint_coverage as coverage
     logged = []
-    monkeypatch.setattr(coverage, 'print_log',
-                        lambda msg, **kw: logged.append((msg, kw)))
+    monkeypatch.setattr(coverage, 'print_log', lambda msg, **kw: logged.append(
+        (msg, kw)))
     init = PretrainedInit(checkpoint=other_architecture, prefix='backbone.')
     init(backbone)
     (message, options), = [m for m in logged if 'Pretrained:' in m[0]]
@@ -254,8 +270,8 @@ def test_coverage_summary_counts():
     from mst_mm.utils.checkpoint_coverage import (compare_state_dicts,
                                                   coverage_summary)
     model = dict(a=torch.zeros(2), b=torch.zeros(3), c=torch.zeros(1))
-    result = compare_state_dicts(model, dict(a=torch.ones(2),
-                                             b=torch.ones(4), z=torch.ones(1)))
+    result = compare_state_dicts(
+        model, dict(a=torch.ones(2), b=torch.ones(4), z=torch.ones(1)))
     assert (result['total'], result['loaded']) == (3, 1)
     assert result['missing'] == ['c'] and result['unexpected'] == ['z']
     text = coverage_summary(result, 'ckpt.pth', 'Net', 'backbone.')
@@ -289,12 +305,20 @@ def test_dist_cfg_timeout_is_honoured_on_cpu(tmp_path, subprocess_env,
     script.write_text(STALLED_PEER)
     procs = []
     for rank in (0, 1):
-        env = dict(subprocess_env, RANK=str(rank), WORLD_SIZE='2',
-                   LOCAL_RANK=str(rank), MASTER_ADDR='127.0.0.1',
-                   MASTER_PORT=str(free_port))
-        procs.append(subprocess.Popen(
-            [sys.executable, str(script), '300'], env=env,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+        env = dict(
+            subprocess_env,
+            RANK=str(rank),
+            WORLD_SIZE='2',
+            LOCAL_RANK=str(rank),
+            MASTER_ADDR='127.0.0.1',
+            MASTER_PORT=str(free_port))
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, str(script), '300'],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True))
     try:
         # Rank 0 must give up on its own: rank 1 sleeps far longer than
         # this test is allowed to wait.
@@ -310,16 +334,15 @@ def test_dist_cfg_timeout_is_honoured_on_cpu(tmp_path, subprocess_env,
 
 def test_dist_cfg_timeout_must_be_seconds():
     from mst_mm.utils.launcher import init_cpu_process_group
-    env = dict(RANK='0', WORLD_SIZE='1', MASTER_ADDR='127.0.0.1',
-               MASTER_PORT='1')
+    env = dict(
+        RANK='0', WORLD_SIZE='1', MASTER_ADDR='127.0.0.1', MASTER_PORT='1')
     old = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
         with pytest.raises(ValueError, match="timeout='soon'"):
             init_cpu_process_group('pytorch', 'gloo', timeout='soon')
         with pytest.raises(ValueError, match="init_backend='deepspeed'"):
-            init_cpu_process_group('pytorch', 'gloo',
-                                   init_backend='deepspeed')
+            init_cpu_process_group('pytorch', 'gloo', init_backend='deepspeed')
     finally:
         for k, v in old.items():
             if v is None:

@@ -38,8 +38,11 @@ class RecordingLogger:
         return [m for level, m in self.records if level == 'warning']
 
 
-def fake_runner(warmup_epochs=2, logger_interval=2, max_epochs=10,
-                distill_weight=1.0, loop=EpochBasedTrainLoop):
+def fake_runner(warmup_epochs=2,
+                logger_interval=2,
+                max_epochs=10,
+                distill_weight=1.0,
+                loop=EpochBasedTrainLoop):
     model = nn.Module()
     model.head = nn.Module()
     model.head.last_layer = nn.Linear(8, K, bias=False)
@@ -59,7 +62,12 @@ def fake_runner(warmup_epochs=2, logger_interval=2, max_epochs=10,
         epoch=0)
 
 
-def drive(hook, runner, entropy, batch_entropy, iters, iters_per_epoch=10,
+def drive(hook,
+          runner,
+          entropy,
+          batch_entropy,
+          iters,
+          iters_per_epoch=10,
           start=0):
     """Log the two signals (fractions of ln K, a number or a function of
     the iteration) for ``iters`` iterations, calling the hook after each."""
@@ -109,8 +117,10 @@ def test_one_dimension_collapse_and_recovery_episodes():
     assert 'iteration 34, epoch 4' in first
     assert 'raise the teacher temperature' in first
     assert 'iteration 54, epoch 6' in second
-    recovered = [m for level, m in runner.logger.records
-                 if level == 'info' and 'recovered' in m]
+    recovered = [
+        m for level, m in runner.logger.records
+        if level == 'info' and 'recovered' in m
+    ]
     assert len(recovered) == 1 and 'iteration 42' in recovered[0]
 
 
@@ -119,14 +129,17 @@ def test_checks_average_the_interval_and_need_patience():
     hook = CollapseDetectionHook(interval=4, patience=3)
     # One flat iteration in four: the mean (0.4 * 3 + 0.99) / 4 stays below
     # 0.9 although the logged value crosses it every interval.
-    drive(hook, runner, lambda it: 0.99 if it % 4 == 3 else 0.4, 0.8,
-          iters=40)
+    drive(hook, runner, lambda it: 0.99 if it % 4 == 3 else 0.4, 0.8, iters=40)
     assert runner.logger.warnings() == [] and hook.num_checks == 10
     # Two bad checks in a row, then a good one: patience 3 never reached.
     runner = fake_runner(warmup_epochs=0)
     hook = CollapseDetectionHook(interval=4, patience=3)
-    drive(hook, runner, lambda it: 0.95 if (it // 4) % 3 != 2 else 0.4, 0.8,
-          iters=48)
+    drive(
+        hook,
+        runner,
+        lambda it: 0.95 if (it // 4) % 3 != 2 else 0.4,
+        0.8,
+        iters=48)
     assert runner.logger.warnings() == []
 
 
@@ -134,8 +147,12 @@ def test_healthy_signals_stay_silent():
     runner = fake_runner(warmup_epochs=0)
     hook = CollapseDetectionHook(interval=1)
     rng = np.random.default_rng(0)
-    drive(hook, runner, lambda it: rng.uniform(0.1, 0.85),
-          lambda it: rng.uniform(0.15, 1.0), iters=200)
+    drive(
+        hook,
+        runner,
+        lambda it: rng.uniform(0.1, 0.85),
+        lambda it: rng.uniform(0.15, 1.0),
+        iters=200)
     assert hook.num_checks == 200
     assert runner.logger.warnings() == []
 
@@ -158,23 +175,27 @@ def test_errors():
     hook = CollapseDetectionHook(begin_epoch=0)
     hook.before_train(runner)
     runner.iter = 1  # the 2nd iteration, a check of interval 2
-    with pytest.raises(KeyError, match=r"logged no \['teacher_entropy', "
-                       r"'teacher_batch_entropy'\]"):
+    with pytest.raises(
+            KeyError,
+            match=r"logged no \['teacher_entropy', "
+            r"'teacher_batch_entropy'\]"):
         hook.after_train_iter(runner, batch_idx=1)
     no_head = fake_runner()
     del no_head.model.head
     no_head.model.distill_loss = SimpleNamespace()
     with pytest.raises(ValueError, match='cannot find K'):
         CollapseDetectionHook().before_train(no_head)
-    with pytest.raises(ValueError, match='counts epochs, but the train loop '
-                       'is IterBasedTrainLoop'):
+    with pytest.raises(
+            ValueError,
+            match='counts epochs, but the train loop '
+            'is IterBasedTrainLoop'):
         CollapseDetectionHook().before_train(
             fake_runner(loop=IterBasedTrainLoop))
     for kwargs, match in ((dict(max_entropy_ratio=1.5), 'max_entropy_ratio'),
                           (dict(min_batch_entropy_ratio=-0.1),
                            'min_batch_entropy_ratio'),
-                          (dict(patience=0), 'patience=0'),
-                          (dict(interval=0), 'interval=0')):
+                          (dict(patience=0), 'patience=0'), (dict(interval=0),
+                                                             'interval=0')):
         with pytest.raises(ValueError, match=match):
             CollapseDetectionHook(**kwargs)
 
@@ -212,13 +233,13 @@ def train(train_tool, work_dir, data_root, name, *options):
         return f.read()
 
 
-def test_real_run_with_a_flat_teacher_stops(tiny_images, tmp_path,
-                                            train_tool):
+def test_real_run_with_a_flat_teacher_stops(tiny_images, tmp_path, train_tool):
     # A teacher temperature of 10 (DINO: 0.04 -> 0.07) flattens the
     # teacher's softmax: uniform collapse by construction.
     hook = 'custom_hooks.5'  # the base config's CollapseDetectionHook
-    with pytest.raises(TrainingCollapseError,
-                       match='UNIFORM COLLAPSE: teacher_entropy') as error:
+    with pytest.raises(
+            TrainingCollapseError,
+            match='UNIFORM COLLAPSE: teacher_entropy') as error:
         train(train_tool, str(tmp_path), tiny_images, 'collapse_real',
               'model.distill_loss.teacher_temp=10.',
               'model.distill_loss.warmup_teacher_temp=10.',

@@ -33,20 +33,30 @@ def images(tmp_path_factory):
 
 def dist_train(repo_root, env, work_dir, images, *extra):
     proc = subprocess.run(
-        ['bash', osp.join(repo_root, 'tools', 'dist_train.sh'),
-         osp.join(repo_root, 'tests', 'data', 'configs', 'mst_tiny.py'), '2',
-         '--work-dir', work_dir, *extra, '--cfg-options',
-         f'train_dataloader.dataset.data_root={images}',
-         # the shipped settings: a seed per rank, workers
-         'randomness.diff_rank_seed=True', 'train_dataloader.num_workers=2'],
-        cwd=osp.dirname(work_dir), env=env,
-        capture_output=True, text=True, timeout=300)
+        [
+            'bash',
+            osp.join(repo_root, 'tools', 'dist_train.sh'),
+            osp.join(repo_root, 'tests', 'data', 'configs', 'mst_tiny.py'),
+            '2',
+            '--work-dir',
+            work_dir,
+            *extra,
+            '--cfg-options',
+            f'train_dataloader.dataset.data_root={images}',
+            # the shipped settings: a seed per rank, workers
+            'randomness.diff_rank_seed=True',
+            'train_dataloader.num_workers=2'
+        ],
+        cwd=osp.dirname(work_dir),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
 
 
-def test_two_processes_with_workers_resume_exactly(repo_root, tmp_path,
-                                                   images, subprocess_env,
-                                                   free_port):
+def test_two_processes_with_workers_resume_exactly(repo_root, tmp_path, images,
+                                                   subprocess_env, free_port):
     env = dict(subprocess_env, PORT=str(free_port))
     full = str(tmp_path / 'full')
     dist_train(repo_root, env, full, images)
@@ -56,8 +66,8 @@ def test_two_processes_with_workers_resume_exactly(repo_root, tmp_path,
     shutil.copy(osp.join(full, 'epoch_2.pth'), stopped)
     with open(osp.join(stopped, 'last_checkpoint'), 'w') as f:
         f.write(osp.join(stopped, 'epoch_2.pth'))
-    dist_train(repo_root, dict(env, PORT=str(free_port + 1)), stopped,
-               images, '--resume')
+    dist_train(repo_root, dict(env, PORT=str(free_port + 1)), stopped, images,
+               '--resume')
 
     expected = _load_checkpoint(osp.join(full, 'epoch_4.pth'))
     resumed = _load_checkpoint(osp.join(stopped, 'epoch_4.pth'))
@@ -74,7 +84,8 @@ def test_two_processes_with_workers_resume_exactly(repo_root, tmp_path,
 def _runner(world_size=1, rank=0):
     messages = []
     return SimpleNamespace(
-        world_size=world_size, rank=rank,
+        world_size=world_size,
+        rank=rank,
         logger=SimpleNamespace(warning=messages.append)), messages
 
 
@@ -116,7 +127,9 @@ class _Draws(torch.utils.data.Dataset):
 
     def __getitem__(self, idx):
         return torch.tensor(
-            [np.random.rand(), random.random(), torch.rand(()).item()])
+            [np.random.rand(),
+             random.random(),
+             torch.rand(()).item()])
 
 
 def _epoch(loader):
@@ -125,7 +138,9 @@ def _epoch(loader):
 
 def test_workers_continue_from_the_restored_generator(monkeypatch):
     loader = torch.utils.data.DataLoader(
-        _Draws(), batch_size=1, num_workers=1,
+        _Draws(),
+        batch_size=1,
+        num_workers=1,
         worker_init_fn=resumable_worker_init_fn)
     torch.manual_seed(0)
     first, second = _epoch(loader), _epoch(loader)

@@ -9,9 +9,9 @@ import torch
 from mmengine.runner.checkpoint import _load_checkpoint
 from PIL import Image
 
-LOGGED = ('loss', 'loss_distill', 'loss_restore', 'mask_ratio',
-          'teacher_temp', 'ema_momentum', 'teacher_entropy',
-          'teacher_batch_entropy', 'distill_kl', 'lr', 'weight_decay')
+LOGGED = ('loss', 'loss_distill', 'loss_restore', 'mask_ratio', 'teacher_temp',
+          'ema_momentum', 'teacher_entropy', 'teacher_batch_entropy',
+          'distill_kl', 'lr', 'weight_decay')
 
 
 @pytest.fixture(scope='module')
@@ -38,8 +38,7 @@ def train(train_tool, data_config):
     def run(work_dir, data_root, name, *extra):
         train_tool.main([
             data_config('mst_tiny.py'), '--work-dir', work_dir,
-            '--cfg-options',
-            f'train_dataloader.dataset.data_root={data_root}',
+            '--cfg-options', f'train_dataloader.dataset.data_root={data_root}',
             f'experiment_name={name}', *extra
         ])
 
@@ -72,8 +71,8 @@ def test_training_logs_every_item_and_lowers_the_loss(uninterrupted):
     def mean(key, part):
         return np.mean([key(r) for r in part])
 
-    assert mean(lambda r: r['loss_restore'], rows[-4:]) < mean(
-        lambda r: r['loss_restore'], rows[:4])
+    assert mean(lambda r: r['loss_restore'],
+                rows[-4:]) < mean(lambda r: r['loss_restore'], rows[:4])
 
     def kl(r):
         return r['distill_kl']
@@ -139,8 +138,8 @@ def test_resume_matches_the_uninterrupted_run(uninterrupted, tiny_images,
         assert a['weight_decay'] == pytest.approx(b['weight_decay'])
     logged_full = [r for r in scalars(uninterrupted) if 'loss' in r][-8:]
     logged_resumed = [r for r in scalars(work_dir) if 'loss' in r]
-    assert [r['loss'] for r in logged_resumed] == pytest.approx(
-        [r['loss'] for r in logged_full], rel=1e-5)
+    assert [r['loss'] for r in logged_resumed
+            ] == pytest.approx([r['loss'] for r in logged_full], rel=1e-5)
 
 
 def test_iteration_based_loop_is_refused(tiny_images, tmp_path, train_tool,
@@ -153,11 +152,14 @@ def test_iteration_based_loop_is_refused(tiny_images, tmp_path, train_tool,
         "train_cfg = dict(_delete_=True, type='IterBasedTrainLoop', "
         "max_iters=2)\n"
         "param_scheduler = []\n")
-    with pytest.raises(ValueError, match=r'FreezeLastLayerHook\(freeze_epoch'
-                       r's=1\) counts epochs, but the train loop is '
-                       'IterBasedTrainLoop'):
+    with pytest.raises(
+            ValueError,
+            match=r'FreezeLastLayerHook\(freeze_epoch'
+            r's=1\) counts epochs, but the train loop is '
+            'IterBasedTrainLoop'):
         train_tool.main([
-            str(config), '--work-dir', str(tmp_path), '--cfg-options',
+            str(config), '--work-dir',
+            str(tmp_path), '--cfg-options',
             f'train_dataloader.dataset.data_root={tiny_images}',
             'experiment_name=mst_iter_based'
         ])

@@ -77,8 +77,9 @@ def test_logged_top1_equals_knn_eval_on_the_checkpoints(
     assert any(0 < r['knn/top1_k1'] < 100 for r in rows)
     for row, epoch in zip(rows[1:], (1, 2)):
         metrics = knn_tool.main([
-            CONFIG, osp.join(online_run, f'epoch_{epoch}.pth'),
-            '--cfg-options', *knn_options(folders[1])
+            CONFIG,
+            osp.join(online_run, f'epoch_{epoch}.pth'), '--cfg-options',
+            *knn_options(folders[1])
         ])
         assert set(metrics) == {'k1_top1', 'k3_top1'}  # 3 classes: no top-5
         assert row['knn/top1_k1'] == pytest.approx(metrics['k1_top1'])
@@ -91,8 +92,8 @@ def test_logged_top1_equals_knn_eval_on_the_checkpoints(
     assert 'k-NN before training' in text
 
 
-def test_the_hook_does_not_change_the_training(online_run, folders,
-                                               tmp_path, train_tool):
+def test_the_hook_does_not_change_the_training(online_run, folders, tmp_path,
+                                               train_tool):
     # The same run without the hook: the k-NN data loaders draw from the
     # random generators, which the hook restores.
     work_dir = str(tmp_path)
@@ -113,25 +114,24 @@ def test_two_processes_log_the_single_process_top1(folders, tmp_path,
     # gathers and scores, then all log the same numbers.
     pretrain, knn = folders
     work_dir = str(tmp_path / 'dist')
-    proc = subprocess.run(
-        [
-            'bash',
-            osp.join(REPO, 'tools', 'dist_train.sh'), CONFIG, '2',
-            '--work-dir', work_dir, '--cfg-options',
-            f'train_dataloader.dataset.data_root={pretrain}',
-            'train_cfg.max_epochs=1', *knn_options(knn)
-        ],
-        cwd=str(tmp_path),
-        env=dict(subprocess_env, PORT=str(free_port)),
-        capture_output=True,
-        text=True,
-        timeout=300)
+    proc = subprocess.run([
+        'bash',
+        osp.join(REPO, 'tools',
+                 'dist_train.sh'), CONFIG, '2', '--work-dir', work_dir,
+        '--cfg-options', f'train_dataloader.dataset.data_root={pretrain}',
+        'train_cfg.max_epochs=1', *knn_options(knn)
+    ],
+                          cwd=str(tmp_path),
+                          env=dict(subprocess_env, PORT=str(free_port)),
+                          capture_output=True,
+                          text=True,
+                          timeout=300)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
     row = [r for r in scalars(work_dir) if 'knn/top1_k1' in r][-1]
     assert row['step'] == 2  # 16 images, 2 processes x batch 4
     metrics = load_tool('knn_eval').main([
-        CONFIG, osp.join(work_dir, 'epoch_1.pth'), '--cfg-options',
-        *knn_options(knn)
+        CONFIG,
+        osp.join(work_dir, 'epoch_1.pth'), '--cfg-options', *knn_options(knn)
     ])
     assert row['knn/top1_k1'] == pytest.approx(metrics['k1_top1'])
     assert row['knn/top1_k3'] == pytest.approx(metrics['k3_top1'])

@@ -36,7 +36,12 @@ def test_knn_equals_brute_force_reference():
     labels = torch.randint(0, 5, (300, ), generator=gen)
     queries = torch.randn(40, 16, generator=gen)
     scores = weighted_knn_classify(
-        train, labels, queries, 5, ks=(1, 10, 20), temperature=0.07,
+        train,
+        labels,
+        queries,
+        5,
+        ks=(1, 10, 20),
+        temperature=0.07,
         chunk_size=7)  # chunks that do not divide 40
     for k in (1, 10, 20):
         assert scores[k].argmax(1).tolist() == brute_force(
@@ -51,11 +56,11 @@ def test_knn_accuracy_top1_top5():
 
 def test_knn_errors():
     with pytest.raises(ValueError, match='3 training features but 2 labels'):
-        weighted_knn_classify(torch.randn(3, 4), torch.zeros(2), torch.randn(
-            1, 4), 2)
+        weighted_knn_classify(
+            torch.randn(3, 4), torch.zeros(2), torch.randn(1, 4), 2)
     with pytest.raises(ValueError, match='dimension 4, queries of 5'):
-        weighted_knn_classify(torch.randn(3, 4), torch.zeros(3), torch.randn(
-            1, 5), 2)
+        weighted_knn_classify(
+            torch.randn(3, 4), torch.zeros(3), torch.randn(1, 5), 2)
 
 
 @pytest.fixture(scope='module')
@@ -69,8 +74,8 @@ def labelled_folder(tmp_path_factory):
             for i in range(n):
                 img = np.clip(
                     np.array(colour) + rng.normal(0, 25, (36, 36, 3)), 0, 255)
-                Image.fromarray(img.astype(np.uint8)).save(
-                    root / split / cls / f'{i}.png')
+                Image.fromarray(img.astype(np.uint8)).save(root / split / cls /
+                                                           f'{i}.png')
     return str(root)
 
 
@@ -97,31 +102,39 @@ def test_knn_tool_raw_pixels_and_random_backbone(labelled_folder, tmp_path,
     assert metrics == {'k1_top1': 100.0, 'k3_top1': 100.0}
     with open(out) as f:
         assert json.load(f)['metrics'] == metrics
-    metrics = knn_tool.main(
-        [CONFIG, 'random', *data_options(labelled_folder)])
+    metrics = knn_tool.main([CONFIG, 'random', *data_options(labelled_folder)])
     assert set(metrics) == {'k1_top1', 'k3_top1'}
 
 
 def test_knn_tool_errors(labelled_folder, tmp_path, knn_tool):
     with pytest.raises(FileNotFoundError, match='no_such.pth'):
-        knn_tool.main([CONFIG, str(tmp_path / 'no_such.pth'),
-                       *data_options(labelled_folder)])
+        knn_tool.main([
+            CONFIG,
+            str(tmp_path / 'no_such.pth'), *data_options(labelled_folder)
+        ])
     # A temperature of 0 is an error, not silently the default 0.07.
     for value in ('0', '-0.1'):
-        with pytest.raises(ValueError,
-                           match=f'--temperature={float(value)}: expected '
-                           'a temperature > 0'):
-            knn_tool.main([CONFIG, 'random', '--temperature', value,
-                           *data_options(labelled_folder)])
+        with pytest.raises(
+                ValueError,
+                match=f'--temperature={float(value)}: expected '
+                'a temperature > 0'):
+            knn_tool.main([
+                CONFIG, 'random', '--temperature', value,
+                *data_options(labelled_folder)
+            ])
     with pytest.raises(ValueError, match=r'--ks=\[0, 3\]: expected'):
-        knn_tool.main([CONFIG, 'random', '--ks', '0', '3',
-                       *data_options(labelled_folder)])
+        knn_tool.main([
+            CONFIG, 'random', '--ks', '0', '3', *data_options(labelled_folder)
+        ])
     # The memory bank has 12 images: k=100 cannot be served.
-    with pytest.raises(ValueError,
-                       match=r'--ks \[100\]: more neighbours than the 12 '
-                       'images of the memory bank'):
-        knn_tool.main([CONFIG, 'random', '--ks', '3', '100',
-                       *data_options(labelled_folder)])
+    with pytest.raises(
+            ValueError,
+            match=r'--ks \[100\]: more neighbours than the 12 '
+            'images of the memory bank'):
+        knn_tool.main([
+            CONFIG, 'random', '--ks', '3', '100',
+            *data_options(labelled_folder)
+        ])
 
 
 def test_knn_tool_reports_a_clamped_config_k(labelled_folder, tmp_path,
@@ -140,20 +153,21 @@ def test_knn_tool_reports_a_clamped_config_k(labelled_folder, tmp_path,
             'vote') in capsys.readouterr().out
 
 
-def test_knn_tool_across_two_processes(labelled_folder, tmp_path,
-                                       free_port):
+def test_knn_tool_across_two_processes(labelled_folder, tmp_path, free_port):
     out = str(tmp_path / 'dist.json')
-    env = dict(os.environ, CUDA_VISIBLE_DEVICES='',
-               PYTHONPATH=REPO + os.pathsep + os.environ.get('PYTHONPATH', ''))
+    env = dict(
+        os.environ,
+        CUDA_VISIBLE_DEVICES='',
+        PYTHONPATH=REPO + os.pathsep + os.environ.get('PYTHONPATH', ''))
     cmd = [
         sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2',
         f'--master_port={free_port}',
-        osp.join(REPO, 'tools', 'knn_eval.py'), CONFIG, 'none',
-        '--features', 'raw-pixels', '--launcher', 'pytorch', '--out', out,
-        *data_options(labelled_folder)
+        osp.join(REPO, 'tools',
+                 'knn_eval.py'), CONFIG, 'none', '--features', 'raw-pixels',
+        '--launcher', 'pytorch', '--out', out, *data_options(labelled_folder)
     ]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True,
-                          timeout=300)
+    proc = subprocess.run(
+        cmd, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     with open(out) as f:
         assert json.load(f)['metrics'] == {'k1_top1': 100.0, 'k3_top1': 100.0}

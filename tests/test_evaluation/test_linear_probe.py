@@ -28,8 +28,8 @@ def data_and_backbone(tmp_path_factory):
                 Image.fromarray(img.astype(np.uint8)).save(
                     root / 'data' / split / cls / f'{i}.png')
     torch.manual_seed(0)
-    backbone = MSTViT(arch=ARCH, img_size=32, patch_size=8,
-                      with_mask_token=False)
+    backbone = MSTViT(
+        arch=ARCH, img_size=32, patch_size=8, with_mask_token=False)
     backbone.init_weights()
     ckpt = str(root / 'backbone.pth')
     torch.save(
@@ -62,20 +62,27 @@ def test_linear_probe_trains_only_the_classifier(data_and_backbone, tmp_path,
     assert trained['head.fc.weight'].abs().sum() > 0
 
     metrics = test_tool.main([
-        CONFIG, osp.join(work_dir, 'epoch_2.pth'), '--work-dir', work_dir,
+        CONFIG,
+        osp.join(work_dir, 'epoch_2.pth'), '--work-dir', work_dir,
         *options[:-1], 'experiment_name=linear_probe_tiny_test'
     ])
     assert 'accuracy/top1' in metrics
     assert 0. <= metrics['accuracy/top1'] <= 100.
     assert 'accuracy/top1' in capsys.readouterr().out + open(
-        next(osp.join(dp, f) for dp, _, fs in os.walk(work_dir)
-             for f in fs if f.endswith('.log'))).read()
+        next(
+            osp.join(dp, f) for dp, _, fs in os.walk(work_dir)
+            for f in fs if f.endswith('.log'))).read()
 
 
 def test_dino_protocol_concatenates_normalised_last_blocks():
     torch.manual_seed(0)
-    vit = MSTViT(arch=ARCH, img_size=32, patch_size=8, with_mask_token=False,
-                 out_indices=(2, 3), norm_all_outputs=True)
+    vit = MSTViT(
+        arch=ARCH,
+        img_size=32,
+        patch_size=8,
+        with_mask_token=False,
+        out_indices=(2, 3),
+        norm_all_outputs=True)
     vit.eval()
     x = torch.randn(2, 3, 32, 32)
     tokens, _ = vit.embed_patches(x)

@@ -27,8 +27,8 @@ def test_features_without_information_stay_at_chance():
     train_labels = torch.randint(0, 4, (400, ), generator=g)
     val_feats = torch.randn(400, 8, generator=g)
     val_labels = torch.randint(0, 4, (400, ), generator=g)
-    acc = linear_probe_accuracy(train_feats, train_labels, val_feats,
-                                val_labels, num_classes=4)
+    acc = linear_probe_accuracy(
+        train_feats, train_labels, val_feats, val_labels, num_classes=4)
     assert 15.0 < acc < 35.0
 
 
@@ -38,19 +38,24 @@ def test_one_informative_dimension_among_large_noise_is_found():
     g = torch.Generator().manual_seed(0)
     labels = torch.randint(0, 2, (600, ), generator=g)
     feats = torch.randn(600, 32, generator=g) * 10
-    feats[:, 0] = labels.float() * 2 - 1 + 0.1 * torch.randn(
-        600, generator=g)
-    acc = linear_probe_accuracy(feats[:400], labels[:400], feats[400:],
-                                labels[400:], num_classes=2)
+    feats[:, 0] = labels.float() * 2 - 1 + 0.1 * torch.randn(600, generator=g)
+    acc = linear_probe_accuracy(
+        feats[:400], labels[:400], feats[400:], labels[400:], num_classes=2)
     assert acc > 95.0
 
 
 def test_mismatched_shapes_are_named():
     with pytest.raises(ValueError, match=r'\(4, 3\) and \(2, 5\)'):
         linear_probe_accuracy(
-            torch.zeros(4, 3), torch.zeros(4), torch.zeros(2, 5),
-            torch.zeros(2), num_classes=2)
+            torch.zeros(4, 3),
+            torch.zeros(4),
+            torch.zeros(2, 5),
+            torch.zeros(2),
+            num_classes=2)
     with pytest.raises(ValueError, match='4 vs 3'):
         linear_probe_accuracy(
-            torch.zeros(4, 3), torch.zeros(3), torch.zeros(2, 3),
-            torch.zeros(2), num_classes=2)
+            torch.zeros(4, 3),
+            torch.zeros(3),
+            torch.zeros(2, 3),
+            torch.zeros(2),
+            num_classes=2)

@@ -63,8 +63,9 @@ def malicious_payload(route: str, marker: str):
         mean = _Call(getattr, HistoryBuffer, 'mean')
         module_globals = _Call(getattr, mean, '__globals__')
         get = _Call(getattr, module_globals, 'get')
-        builtins_dict = _rebuild(get, _Call(getattr, module_globals,
-                                            '__class__'), '__builtins__')
+        builtins_dict = _rebuild(get,
+                                 _Call(getattr, module_globals, '__class__'),
+                                 '__builtins__')
     elif route == 'numpy_reconstruct_loader':
         # _reconstruct.__self__ is numpy's extension module; its loader is a
         # Python object whose methods carry __builtins__.
@@ -129,14 +130,14 @@ def test_shared_loader_refuses_and_runs_nothing(attack):
 
 def test_getattr_replacement_allows_only_history_buffer_statistics():
     for name in ('mean', 'min', 'max', 'current'):
-        assert history_buffer_statistic(HistoryBuffer, name) is getattr(
-            HistoryBuffer, name)
-    for owner, name in ((HistoryBuffer, '__init__'),
-                        (HistoryBuffer, 'register_statistics'),
+        assert history_buffer_statistic(HistoryBuffer,
+                                        name) is getattr(HistoryBuffer, name)
+    for owner, name in ((HistoryBuffer, '__init__'), (HistoryBuffer,
+                                                      'register_statistics'),
                         (HistoryBuffer, '_statistics_methods'),
                         (HistoryBuffer, 'statistics'), (np.ndarray, 'mean'),
-                        (HistoryBuffer.mean, '__globals__'),
-                        (HistoryBuffer, ['mean'])):
+                        (HistoryBuffer.mean, '__globals__'), (HistoryBuffer,
+                                                              ['mean'])):
         with pytest.raises(pickle.UnpicklingError, match='refused getattr'):
             history_buffer_statistic(owner, name)
 
@@ -190,8 +191,10 @@ def run_entry_point(entry, evil, tmp_path, tools, configs, data):
         elif entry == 'train_load_from':
             options.append(f'load_from={evil}')
         else:
-            options += ['model.init_cfg.type=Pretrained',
-                        f'model.init_cfg.checkpoint={evil}']
+            options += [
+                'model.init_cfg.type=Pretrained',
+                f'model.init_cfg.checkpoint={evil}'
+            ]
         tools['train'].main(args + ['--cfg-options'] + options)
     elif entry == 'test':
         tools['test'].main(
@@ -208,8 +211,8 @@ def run_entry_point(entry, evil, tmp_path, tools, configs, data):
 
 @pytest.mark.parametrize('entry', ENTRY_POINTS)
 def test_every_tool_refuses_and_runs_nothing(entry, tmp_path, train_tool,
-                                             test_tool, load_tool,
-                                             tiny_config, mst_tiny_config,
+                                             test_tool, load_tool, tiny_config,
+                                             mst_tiny_config,
                                              tiny_image_folder,
                                              data_root_options):
     marker = str(tmp_path / 'pwned')

@@ -172,7 +172,8 @@ def test_detection_init_cfg_loads_the_backbone_prefix(repo_root, tmp_path):
     assert set(loaded) - {k[len('backbone.'):]
                           for k in state_dict} == {
                               f'norm{i}.{p}'
-                              for i in range(3) for p in ('weight', 'bias')
+                              for i in range(3)
+                              for p in ('weight', 'bias')
                           }
 
 
@@ -211,9 +212,8 @@ def test_detection_window_size_change_resizes_the_bias_tables(
         assert loaded[key].shape == (23 * 23, heads), key
         # The resize interpolates through the source grid, whose offset 0
         # (centre) stays at offset 0: the centre value arrives unchanged.
-        torch.testing.assert_close(
-            loaded[key].view(23, 23, heads)[11, 11],
-            source.view(13, 13, heads)[6, 6])
+        torch.testing.assert_close(loaded[key].view(23, 23, heads)[11, 11],
+                                   source.view(13, 13, heads)[6, 6])
         assert not torch.allclose(loaded[key], torch.zeros_like(loaded[key]))
     # Everything but the tables (and the index buffers) loads as is.
     qkv = 'stages.2.blocks.3.attn.w_msa.qkv.weight'
@@ -313,8 +313,8 @@ def test_wrong_prefix_fails_loudly(repo_root, tmp_path, rel_path):
         model.backbone.init_weights()
 
 
-def test_raw_mst_checkpoint_is_refused_or_loads_the_teacher(repo_root,
-                                                            tmp_path):
+def test_raw_mst_checkpoint_is_refused_or_loads_the_teacher(
+        repo_root, tmp_path):
     """A pre-training runner checkpoint holds the student (`backbone.`) and
     the EMA teacher (`teacher.module.backbone.`). The default prefix would
     silently transfer the student: it is refused with the export command;
@@ -328,8 +328,10 @@ def test_raw_mst_checkpoint_is_refused_or_loads_the_teacher(repo_root,
         for p in teacher.parameters():
             p.add_(1.)
     state_dict = {f'backbone.{k}': v for k, v in student.state_dict().items()}
-    state_dict.update({f'teacher.module.backbone.{k}': v
-                       for k, v in teacher.state_dict().items()})
+    state_dict.update({
+        f'teacher.module.backbone.{k}': v
+        for k, v in teacher.state_dict().items()
+    })
     state_dict['backbone.mask_token'] = torch.zeros(1, 1, 384)
     ckpt = str(tmp_path / 'epoch_100.pth')
     torch.save(dict(meta=dict(epoch=100), state_dict=state_dict), ckpt)
@@ -353,8 +355,9 @@ def test_segmentation_pipelines_are_the_recipes_plus_the_label_check(
     import mmseg
     from mmengine.config import Config
     recipe = Config.fromfile(
-        osp.join(osp.dirname(mmseg.__file__), '.mim', 'configs', 'setr',
-                 'setr_vit-l_pup_8xb1-80k_cityscapes-768x768.py'))
+        osp.join(
+            osp.dirname(mmseg.__file__), '.mim', 'configs', 'setr',
+            'setr_vit-l_pup_8xb1-80k_cityscapes-768x768.py'))
     for name in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         pipeline = seg_cfg[name].dataset.pipeline
         types = [t['type'] for t in pipeline]
@@ -377,11 +380,13 @@ def test_label_values_outside_the_classes_name_the_file(seg_cfg):
     good = np.array([[0, 18], [255, 7]], dtype=np.uint8)
     results = dict(gt_seg_map=good, seg_map_path='a_labelTrainIds.png')
     assert check(results) is results
-    bad = dict(gt_seg_map=np.array([[0, 50], [255, 19]], dtype=np.uint8),
-               seg_map_path='b_labelIds.png')
-    with pytest.raises(ValueError,
-                       match=r'b_labelIds.png: label values \[19, 50\] are '
-                       r'not class ids; expected 0..18 or 255'):
+    bad = dict(
+        gt_seg_map=np.array([[0, 50], [255, 19]], dtype=np.uint8),
+        seg_map_path='b_labelIds.png')
+    with pytest.raises(
+            ValueError,
+            match=r'b_labelIds.png: label values \[19, 50\] are '
+            r'not class ids; expected 0..18 or 255'):
         check(bad)
 
 
@@ -394,8 +399,7 @@ def test_downstream_configs_are_seeded(repo_root, rel_path):
 
 
 @pytest.mark.parametrize('rel_path', [DET_CONFIG, SEG_CONFIG])
-def test_config_header_names_the_export_to_its_checkpoint(repo_root,
-                                                          rel_path):
+def test_config_header_names_the_export_to_its_checkpoint(repo_root, rel_path):
     """The header's commands go from a pre-training config that exists, via
     its last epoch's checkpoint in its default work dir, to exactly the
     backbone path the config reads."""
@@ -406,8 +410,8 @@ def test_config_header_names_the_export_to_its_checkpoint(repo_root,
         header = f.read().split('_base_ =')[0]
     pretrain = re.search(r'dist_train\.sh (configs/pretrain/\S+\.py) 8',
                          header).group(1)
-    export = re.search(
-        r'mst_to_backbone\.py \\\s*#\s*(\S+) \\\s*#\s*(\S+)', header)
+    export = re.search(r'mst_to_backbone\.py \\\s*#\s*(\S+) \\\s*#\s*(\S+)',
+                       header)
     src, dst = export.groups()
 
     pretrain_cfg = Config.fromfile(osp.join(repo_root, pretrain))

@@ -34,7 +34,10 @@ class HeldResultsProbeHook(Hook):
         self.key = key
         self.images = 0
 
-    def after_test_iter(self, runner, batch_idx, data_batch=None,
+    def after_test_iter(self,
+                        runner,
+                        batch_idx,
+                        data_batch=None,
                         outputs=None):
         self.images += len(outputs)
         held = sum(
@@ -178,9 +181,8 @@ def test_det_out_dumps_rle_results_without_ground_truth(
         assert 'gt_instances' not in result
         masks = result['pred_instances']['masks']
         assert len(masks) == 5  # rcnn.max_per_img of the tiny config
-        assert isinstance(masks[0], dict) and set(masks[0]) == {
-            'size', 'counts'
-        }  # RLE, not a dense boolean array
+        assert isinstance(masks[0], dict) and set(
+            masks[0]) == {'size', 'counts'}  # RLE, not a dense boolean array
     drawn = glob.glob(osp.join(timestamped_dir(work_dir, 'vis'), '*.jpg'))
     assert len(drawn) == NUM_DET_IMAGES
 
@@ -203,32 +205,29 @@ def test_det_nothing_detected_exits_non_zero(tmp_path, test_tool, det_config,
 def test_det_out_needs_a_pickle_name(tmp_path, test_tool, det_config,
                                      det_ckpt):
     with pytest.raises(ValueError, match=r"--out '.*dets'.*\.pkl"):
-        test_tool.main(
-            [det_config, det_ckpt, '--out',
-             str(tmp_path / 'dets')])
+        test_tool.main([det_config, det_ckpt, '--out', str(tmp_path / 'dets')])
 
 
 # ------------------------------------------------------- distributed CPU
-def test_dist_test_runs_setr_on_two_cpu_processes(
-        repo_root, tmp_path, seg_config, seg_ckpt, tiny_cityscapes,
-        subprocess_env, free_port):
+def test_dist_test_runs_setr_on_two_cpu_processes(repo_root, tmp_path,
+                                                  seg_config, seg_ckpt,
+                                                  tiny_cityscapes,
+                                                  subprocess_env, free_port):
     """The recipe's SyncBN heads cannot run under DDP on CPU; the launch
     builds them as BN and says so in the log."""
     work_dir = str(tmp_path / 'work')
     env = dict(subprocess_env, PORT=str(free_port), PYTHON=sys.executable)
-    proc = subprocess.run(
-        [
-            'bash',
-            osp.join(repo_root, 'tools', 'dist_test.sh'), seg_config,
-            seg_ckpt, '2', '--work-dir', work_dir, '--out',
-            str(tmp_path / 'preds'), '--cfg-options',
-            *seg_options(tiny_cityscapes)
-        ],
-        cwd=str(tmp_path),
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300)
+    proc = subprocess.run([
+        'bash',
+        osp.join(repo_root, 'tools', 'dist_test.sh'), seg_config, seg_ckpt,
+        '2', '--work-dir', work_dir, '--out',
+        str(tmp_path / 'preds'), '--cfg-options', *seg_options(tiny_cityscapes)
+    ],
+                          cwd=str(tmp_path),
+                          env=env,
+                          capture_output=True,
+                          text=True,
+                          timeout=300)
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, output[-3000:]
     assert 'mIoU' in output
@@ -246,8 +245,10 @@ def test_sync_bn_to_bn_converts_nested_configs():
     from mst_mm.utils import sync_bn_to_bn
     model = dict(
         head=dict(norm_cfg=dict(type='SyncBN', requires_grad=True)),
-        aux=[dict(norm_cfg=dict(type='MMSyncBN')),
-             dict(norm_cfg=dict(type='LN'))])
+        aux=[
+            dict(norm_cfg=dict(type='MMSyncBN')),
+            dict(norm_cfg=dict(type='LN'))
+        ])
     assert sync_bn_to_bn(model) == [
         'model.head.norm_cfg', 'model.aux.0.norm_cfg'
     ]
@@ -293,14 +294,14 @@ def find_python(repo_root, tmp_path, env):
     import shutil
     repo = tmp_path / 'repo'
     (repo / 'tools').mkdir(parents=True, exist_ok=True)
-    shutil.copy(osp.join(repo_root, 'tools', 'find_python.sh'),
-                repo / 'tools')
+    shutil.copy(osp.join(repo_root, 'tools', 'find_python.sh'), repo / 'tools')
     script = (f'REPO={repo}; source {repo}/tools/find_python.sh; '
               'printf %s "$PY"')
     proc = subprocess.run(['bash', '-c', script],
-                          env=dict(env, PATH='/usr/bin:/bin',
-                                   HOME=str(tmp_path)),
-                          capture_output=True, text=True)
+                          env=dict(
+                              env, PATH='/usr/bin:/bin', HOME=str(tmp_path)),
+                          capture_output=True,
+                          text=True)
     return proc.returncode, proc.stdout, proc.stderr
 
 
@@ -335,11 +336,18 @@ def test_launchers_skip_an_active_environment_without_torch(
 
 
 def test_launchers_name_an_interpreter_without_torch(repo_root, tmp_path):
-    env = {'PATH': '/usr/bin:/bin', 'HOME': str(tmp_path),
-           'PYTHON': '/bin/false'}
-    proc = subprocess.run(
-        ['bash', osp.join(repo_root, 'tools', 'dist_test.sh'), 'c.py',
-         'k.pth', '2'], env=env, capture_output=True, text=True)
+    env = {
+        'PATH': '/usr/bin:/bin',
+        'HOME': str(tmp_path),
+        'PYTHON': '/bin/false'
+    }
+    proc = subprocess.run([
+        'bash',
+        osp.join(repo_root, 'tools', 'dist_test.sh'), 'c.py', 'k.pth', '2'
+    ],
+                          env=env,
+                          capture_output=True,
+                          text=True)
     assert proc.returncode == 1
     assert ('dist_test.sh: no interpreter that can import torch; tried: '
             '/bin/false.') in proc.stderr
@@ -372,9 +380,8 @@ def test_paramwise_lines_go_to_the_log_file_not_the_console(
     assert 'Epoch(train)' in console.out + console.err  # the rest is there
 
 
-def test_out_never_overwrites_earlier_results(tmp_path, test_tool,
-                                              seg_config, seg_ckpt,
-                                              det_config, det_ckpt):
+def test_out_never_overwrites_earlier_results(tmp_path, test_tool, seg_config,
+                                              seg_ckpt, det_config, det_ckpt):
     earlier = tmp_path / 'preds'
     earlier.mkdir()
     (earlier / 'a_leftImg8bit.png').write_bytes(b'earlier')
@@ -390,8 +397,7 @@ def test_out_never_overwrites_earlier_results(tmp_path, test_tool,
 
 # ------------------------------------------------------------- training
 def test_segmentation_fine_tuning_is_reproducible(tmp_path, train_tool,
-                                                  seg_config,
-                                                  tiny_cityscapes):
+                                                  seg_config, tiny_cityscapes):
     """The seed the downstream configs set makes two identical runs give
     identical weights (random crops, flips, head initialisation); another
     seed gives others."""
@@ -415,23 +421,22 @@ def test_segmentation_fine_tuning_is_reproducible(tmp_path, train_tool,
     assert not torch.equal(other[key], first[key])
 
 
-def test_dist_train_runs_setr_on_two_cpu_processes(
-        repo_root, tmp_path, seg_config, tiny_cityscapes, subprocess_env,
-        free_port):
+def test_dist_train_runs_setr_on_two_cpu_processes(repo_root, tmp_path,
+                                                   seg_config, tiny_cityscapes,
+                                                   subprocess_env, free_port):
     work_dir = str(tmp_path / 'work')
     env = dict(subprocess_env, PORT=str(free_port), PYTHON=sys.executable)
-    proc = subprocess.run(
-        [
-            'bash',
-            osp.join(repo_root, 'tools', 'dist_train.sh'), seg_config, '2',
-            '--work-dir', work_dir, '--no-validate', '--cfg-options',
-            *seg_options(tiny_cityscapes)
-        ],
-        cwd=str(tmp_path),
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300)
+    proc = subprocess.run([
+        'bash',
+        osp.join(repo_root, 'tools',
+                 'dist_train.sh'), seg_config, '2', '--work-dir', work_dir,
+        '--no-validate', '--cfg-options', *seg_options(tiny_cityscapes)
+    ],
+                          cwd=str(tmp_path),
+                          env=env,
+                          capture_output=True,
+                          text=True,
+                          timeout=300)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
     assert osp.isfile(osp.join(work_dir, 'iter_2.pth'))
     with open(glob.glob(osp.join(work_dir, '*', '*.log'))[0]) as f:

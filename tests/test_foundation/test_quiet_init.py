@@ -12,9 +12,15 @@ def _tiny_vit():
 
     import mst_mm  # noqa: F401
     return MODELS.build(
-        dict(type='MSTViT', arch=dict(embed_dims=16, num_layers=1,
-                                      num_heads=2, feedforward_channels=32),
-             img_size=16, patch_size=4))
+        dict(
+            type='MSTViT',
+            arch=dict(
+                embed_dims=16,
+                num_layers=1,
+                num_heads=2,
+                feedforward_channels=32),
+            img_size=16,
+            patch_size=4))
 
 
 def _console(logger):
@@ -40,8 +46,8 @@ def test_init_dump_goes_to_the_file_not_the_console(tmp_path):
         assert 'torch.Size' not in stream.getvalue()
         assert log_file.read_text().count('torch.Size') > 10
         # The temporary file handler is gone afterwards.
-        assert not any(isinstance(h, logging.FileHandler)
-                       for h in logger.handlers)
+        assert not any(
+            isinstance(h, logging.FileHandler) for h in logger.handlers)
         logger.warning('a real warning')
         assert 'a real warning' in stream.getvalue()
     finally:

@@ -34,7 +34,10 @@ def _run(args, env=None, **kwargs):
     return subprocess.run(['bash', SCRIPT, *args],
                           capture_output=True,
                           text=True,
-                          env={**os.environ, **(env or {})},
+                          env={
+                              **os.environ,
+                              **(env or {})
+                          },
                           **kwargs)
 
 
@@ -62,7 +65,10 @@ def test_cold_fetch_prepares_mmcv_metadata_without_build_isolation(
         pins['setuptools'], pins['wheel']
     ],
                    check=True,
-                   env={**os.environ, **empty_caches})
+                   env={
+                       **os.environ,
+                       **empty_caches
+                   })
     newest = tmp_path / 'newest-setuptools.txt'
     newest.write_text('setuptools>=82\n')
 
@@ -71,8 +77,8 @@ def test_cold_fetch_prepares_mmcv_metadata_without_build_isolation(
                   timeout=600)
 
     log = (tmp_path / 'src' / 'fetch.log')
-    assert result.returncode == 0, (result.stderr +
-                                    (log.read_text() if log.exists() else ''))
+    assert result.returncode == 0, (
+        result.stderr + (log.read_text() if log.exists() else ''))
     version = pins['mmcv'].split('==')[1]
     assert (tmp_path / 'src' / f'mmcv-{version}.tar.gz').is_file()
     assert not (tmp_path / 'wheel-cache').exists()
@@ -83,21 +89,22 @@ def test_failed_stage_names_itself_its_log_and_the_retry(tmp_path):
     stage, which log to read and what to run, and adds nothing to the
     cache."""
     cache = tmp_path / 'cache'
-    result = _run(
-        [sys.executable, 'wheel'],
-        env=dict(
-            MST_WHEEL_CACHE=str(cache),
-            PIP_CONFIG_FILE=os.devnull,
-            PIP_INDEX_URL='http://127.0.0.1:9/simple',
-            PIP_RETRIES='0',
-            PIP_DEFAULT_TIMEOUT='2'),
-        timeout=300)
+    result = _run([sys.executable, 'wheel'],
+                  env=dict(
+                      MST_WHEEL_CACHE=str(cache),
+                      PIP_CONFIG_FILE=os.devnull,
+                      PIP_INDEX_URL='http://127.0.0.1:9/simple',
+                      PIP_RETRIES='0',
+                      PIP_DEFAULT_TIMEOUT='2'),
+                  timeout=300)
 
     assert result.returncode != 0
     err = result.stderr
     assert "FAILED: stage 'fetch the mmcv" in err
-    log = [line.split('read the log:')[1].strip()
-           for line in err.splitlines() if 'read the log:' in line]
+    log = [
+        line.split('read the log:')[1].strip() for line in err.splitlines()
+        if 'read the log:' in line
+    ]
     assert log and osp.isfile(log[0]) and log[0].startswith(str(cache))
     assert 'retry:' in err and 'tools/setup_env.sh' in err
     # Only the log folder: no cache entry, complete or partial.

@@ -96,17 +96,18 @@ def test_train_saves_checkpoints(trained_run):
             'message_hub'} <= set(ckpt)
 
 
-def test_resume_restores_iteration_optimizer_and_lr(
-        trained_run, tmp_path, train_tool, tiny_config, tiny_image_folder,
-        data_root_options):
+def test_resume_restores_iteration_optimizer_and_lr(trained_run, tmp_path,
+                                                    train_tool, tiny_config,
+                                                    tiny_image_folder,
+                                                    data_root_options):
     ckpt_path = osp.join(trained_run, 'epoch_1.pth')
     ckpt = load_ckpt(ckpt_path)
     work_dir = str(tmp_path / 'resumed')
 
     train_tool.main([
-        probe_config(tmp_path, tiny_config, 'resume'), '--work-dir', work_dir,
-        '--resume', ckpt_path, '--cfg-options',
-        *data_root_options(tiny_image_folder)
+        probe_config(tmp_path, tiny_config,
+                     'resume'), '--work-dir', work_dir, '--resume', ckpt_path,
+        '--cfg-options', *data_root_options(tiny_image_folder)
     ])
 
     state = StateProbeHook.records['resume']
@@ -137,9 +138,9 @@ def test_auto_resume_finds_last_checkpoint(trained_run, tmp_path, train_tool,
         f.write(osp.join(work_dir, 'epoch_1.pth'))
 
     train_tool.main([
-        probe_config(tmp_path, tiny_config, 'auto_resume'), '--work-dir',
-        work_dir, '--resume', '--cfg-options',
-        *data_root_options(tiny_image_folder)
+        probe_config(tmp_path, tiny_config,
+                     'auto_resume'), '--work-dir', work_dir, '--resume',
+        '--cfg-options', *data_root_options(tiny_image_folder)
     ])
 
     state = StateProbeHook.records['auto_resume']
@@ -162,8 +163,8 @@ def test_load_from_loads_weights_only(trained_run, tmp_path, train_tool,
     ckpt = load_ckpt(ckpt_path)
 
     train_tool.main([
-        probe_config(tmp_path, tiny_config, 'load_from', max_epochs=1),
-        '--work-dir',
+        probe_config(tmp_path, tiny_config, 'load_from',
+                     max_epochs=1), '--work-dir',
         str(tmp_path / 'load_from'), '--cfg-options', f'load_from={ckpt_path}',
         'train_cfg.max_epochs=1', *data_root_options(tiny_image_folder)
     ])
@@ -224,18 +225,17 @@ def test_dist_train_two_cpu_processes(repo_root, tmp_path, tiny_config,
                                       subprocess_env, free_port):
     work_dir = str(tmp_path / 'dist')
     env = dict(subprocess_env, PORT=str(free_port))
-    proc = subprocess.run(
-        [
-            'bash',
-            osp.join(repo_root, 'tools', 'dist_train.sh'), tiny_config, '2',
-            '--work-dir', work_dir, '--cfg-options',
-            *data_root_options(tiny_image_folder)
-        ],
-        cwd=str(tmp_path),
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300)
+    proc = subprocess.run([
+        'bash',
+        osp.join(repo_root, 'tools',
+                 'dist_train.sh'), tiny_config, '2', '--work-dir', work_dir,
+        '--cfg-options', *data_root_options(tiny_image_folder)
+    ],
+                          cwd=str(tmp_path),
+                          env=env,
+                          capture_output=True,
+                          text=True,
+                          timeout=300)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
     ckpt = load_ckpt(osp.join(work_dir, 'epoch_2.pth'))
     # 8 images shared by 2 processes x batch 2: 2 iterations per epoch (one
@@ -289,9 +289,11 @@ def test_missing_data_root_is_named(tmp_path, train_tool, tiny_config,
     assert 'no_such_dataset' in str(error.value)
 
 
-def test_test_tool_show_dir_draws_into_the_work_dir(
-        trained_run, tmp_path, test_tool, tiny_config, tiny_image_folder,
-        data_root_options, monkeypatch):
+def test_test_tool_show_dir_draws_into_the_work_dir(trained_run, tmp_path,
+                                                    test_tool, tiny_config,
+                                                    tiny_image_folder,
+                                                    data_root_options,
+                                                    monkeypatch):
     """mmpretrain configs: every test image drawn (not every 5000th) into
     <work_dir>/<timestamp>/<show_dir>, nothing in the current directory."""
     import glob
@@ -301,14 +303,13 @@ def test_test_tool_show_dir_draws_into_the_work_dir(
     work_dir = str(tmp_path / 'test')
     test_tool.main([
         tiny_config,
-        osp.join(trained_run, 'epoch_2.pth'), '--work-dir', work_dir,
-        '--show-dir', 'vis', '--cfg-options',
-        *data_root_options(tiny_image_folder)
+        osp.join(trained_run,
+                 'epoch_2.pth'), '--work-dir', work_dir, '--show-dir', 'vis',
+        '--cfg-options', *data_root_options(tiny_image_folder)
     ])
     drawn = glob.glob(osp.join(work_dir, '*', 'vis', '*.png'))
     # mmpretrain names a picture after the image's file name: the two class
     # folders' 0.png .. 3.png give 4 names for the 8 images.
-    assert sorted(osp.basename(p) for p in drawn) == [
-        f'{i}.png_0.png' for i in range(4)
-    ]
+    assert sorted(osp.basename(p)
+                  for p in drawn) == [f'{i}.png_0.png' for i in range(4)]
     assert list(cwd.iterdir()) == []

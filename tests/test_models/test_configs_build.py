@@ -55,8 +55,8 @@ def test_paper_numbers_in_the_main_configs():
     assert cfg.train_dataloader.batch_size * 8 == 1024
     warmup, cosine, wd = cfg.param_scheduler
     assert (warmup.type, warmup.end) == ('LinearLR', 10)
-    assert (cosine.type, cosine.eta_min, cosine.end) == (
-        'CosineAnnealingLR', 1e-6, 300)
+    assert (cosine.type, cosine.eta_min, cosine.end) == ('CosineAnnealingLR',
+                                                         1e-6, 300)
     assert (wd.type, wd.eta_min) == ('CosineAnnealingWeightDecay', 0.4)
     hooks = {h.type: h for h in cfg.custom_hooks}
     assert hooks['FreezeLastLayerHook'].freeze_epochs == 1
@@ -66,9 +66,16 @@ def test_paper_numbers_in_the_main_configs():
     g1, g2, local = views.transforms
     assert g1[0].scale == 224 and g1[0].crop_ratio_range == (0.4, 1.0)
     assert local[0].scale == 96 and local[0].crop_ratio_range == (0.05, 0.4)
-    blur = {t.type: t for t in g1}['GaussianBlur'].prob, {
-        t.type: t for t in g2}['GaussianBlur'].prob, {
-            t.type: t for t in local}['GaussianBlur'].prob
+    blur = {
+        t.type: t
+        for t in g1
+    }['GaussianBlur'].prob, {
+        t.type: t
+        for t in g2
+    }['GaussianBlur'].prob, {
+        t.type: t
+        for t in local
+    }['GaussianBlur'].prob
     assert blur == (1.0, 0.1, 0.5)
     assert {t.type: t for t in g2}['Solarize'].prob == 0.2
     assert cfg.knn_evaluation.ks == (10, 20, 100, 200)

@@ -39,8 +39,8 @@ def test_attention_guided_ratio_is_p_over_num():
     draws = 200
     masked = 0
     for _ in range(draws):
-        masked += masker(torch.rand(32, 196, generator=gen),
-                         generator=gen).sum().item()
+        masked += masker(
+            torch.rand(32, 196, generator=gen), generator=gen).sum().item()
     trials = draws * 32 * 24
     ratio = masked / (draws * 32 * 196)
     expected = 24 * 0.1 / 196

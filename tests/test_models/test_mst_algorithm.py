@@ -12,12 +12,22 @@ ARCH = dict(embed_dims=32, num_layers=2, num_heads=2, feedforward_channels=64)
 CFG = dict(
     type='MST',
     backbone=dict(
-        type='MSTViT', arch=ARCH, img_size=32, patch_size=8,
+        type='MSTViT',
+        arch=ARCH,
+        img_size=32,
+        patch_size=8,
         drop_path_rate=0.1),
-    neck=dict(type='GlobalImageDecoder', in_channels=32, patch_size=8,
-              channels=(16, 8, 8)),
-    head=dict(type='MSTHead', in_channels=32, out_channels=64,
-              hidden_channels=32, bottleneck_channels=16),
+    neck=dict(
+        type='GlobalImageDecoder',
+        in_channels=32,
+        patch_size=8,
+        channels=(16, 8, 8)),
+    head=dict(
+        type='MSTHead',
+        in_channels=32,
+        out_channels=64,
+        hidden_channels=32,
+        bottleneck_channels=16),
     distill_loss=dict(type='SelfDistillationLoss', out_channels=64),
     masker=dict(type='AttentionGuidedMasker', num=2, p=0.5))
 
@@ -41,10 +51,13 @@ def build(**overrides):
 
 def views(batch=4, num_local=2, global_size=32, local_size=16):
     g = torch.Generator().manual_seed(1)
-    return ([torch.randn(batch, 3, global_size, global_size, generator=g)
-             for _ in range(2)] +
-            [torch.randn(batch, 3, local_size, local_size, generator=g)
-             for _ in range(num_local)])
+    return ([
+        torch.randn(batch, 3, global_size, global_size, generator=g)
+        for _ in range(2)
+    ] + [
+        torch.randn(batch, 3, local_size, local_size, generator=g)
+        for _ in range(num_local)
+    ])
 
 
 def test_loss_returns_weighted_losses_and_monitors():
@@ -71,8 +84,10 @@ def test_teacher_has_no_drop_path_no_mask_token_and_starts_as_student():
     model = build()
     teacher = model.teacher.module
     assert teacher.backbone.mask_token is None
-    drop_probs = [m.drop_prob for m in teacher.modules()
-                  if type(m).__name__ == 'DropPath']
+    drop_probs = [
+        m.drop_prob for m in teacher.modules()
+        if type(m).__name__ == 'DropPath'
+    ]
     assert drop_probs and all(p == 0 for p in drop_probs)
     assert any(m.drop_prob > 0 for m in model.backbone.modules()
                if type(m).__name__ == 'DropPath')
@@ -100,8 +115,7 @@ def test_student_masks_come_from_teacher_attention_of_the_same_view():
         _, _, attention = model.teacher.module.backbone.forward_tokens(
             torch.cat(x[:2]), return_attention=True)
     expected = torch.zeros_like(attention, dtype=torch.bool)
-    expected.scatter_(1, attention.topk(8, dim=1, largest=False).indices,
-                      True)
+    expected.scatter_(1, attention.topk(8, dim=1, largest=False).indices, True)
     assert torch.equal(captured['mask'], expected)
 
 
@@ -122,9 +136,9 @@ def test_restoration_target_is_the_global_views():
     losses = model.loss(x, None)
     assert torch.equal(captured['target'], torch.cat(x[:2]))
     assert captured['pred'].shape == (8, 3, 32, 32)
-    torch.testing.assert_close(
-        losses['loss_restore'],
-        (captured['pred'] - captured['target']).abs().mean())
+    torch.testing.assert_close(losses['loss_restore'],
+                               (captured['pred'] -
+                                captured['target']).abs().mean())
     assert losses['loss_distill'].item() == 0.
 
 
@@ -146,8 +160,8 @@ def test_extract_feat_works_on_plain_images():
     assert feats[0].shape == (2, 32)
 
 
-@pytest.mark.parametrize('sizes', [[32, 16, 16], [32, 32, 32, 16],
-                                   [16, 32, 32]])
+@pytest.mark.parametrize('sizes',
+                         [[32, 16, 16], [32, 32, 32, 16], [16, 32, 32]])
 def test_global_crop_count_other_than_two_is_an_error(sizes):
     model = build()
     x = [torch.randn(2, 3, s, s) for s in sizes]
@@ -161,7 +175,7 @@ def test_restore_masked_only_needs_a_masker():
 
 
 def test_restore_masked_only_uses_masked_patches():
-    model = build(restore_masked_only=True,
-                  masker=dict(type='RandomMasker', p=0.5))
+    model = build(
+        restore_masked_only=True, masker=dict(type='RandomMasker', p=0.5))
     losses = model.loss(views(), None)
     assert torch.isfinite(losses['loss_restore'])

@@ -38,9 +38,13 @@ def dino_head_oracle(head, x):
                                                (1, False)])
 def test_forward_follows_dino_head(num_layers, use_bn):
     torch.manual_seed(0)
-    head = MSTHead(in_channels=12, out_channels=20, hidden_channels=16,
-                   bottleneck_channels=8, num_layers=num_layers,
-                   use_bn=use_bn)
+    head = MSTHead(
+        in_channels=12,
+        out_channels=20,
+        hidden_channels=16,
+        bottleneck_channels=8,
+        num_layers=num_layers,
+        use_bn=use_bn)
     head.init_weights()
     with torch.no_grad():  # make every term of the oracle count
         for m in head.modules():
@@ -55,8 +59,7 @@ def test_forward_follows_dino_head(num_layers, use_bn):
     head.eval()
     x = torch.randn(5, 12)
     torch.testing.assert_close(head(x), dino_head_oracle(head, x))
-    assert len([m for m in head.mlp if isinstance(m, nn.Linear)
-                ]) == num_layers
+    assert len([m for m in head.mlp if isinstance(m, nn.Linear)]) == num_layers
 
 
 @pytest.mark.parametrize('norm_last_layer', [True, False])
@@ -65,8 +68,12 @@ def test_initialisation_follows_dino_head(norm_last_layer):
     biases, weight-norm magnitude 1, frozen with ``norm_last_layer``; the
     output is then a cosine similarity, within [-1, 1]."""
     torch.manual_seed(0)
-    head = MSTHead(in_channels=64, out_channels=50, hidden_channels=128,
-                   bottleneck_channels=32, norm_last_layer=norm_last_layer)
+    head = MSTHead(
+        in_channels=64,
+        out_channels=50,
+        hidden_channels=128,
+        bottleneck_channels=32,
+        norm_last_layer=norm_last_layer)
     head.init_weights()
     linears = [m for m in head.mlp if isinstance(m, nn.Linear)]
     for linear in linears:

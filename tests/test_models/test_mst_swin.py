@@ -7,8 +7,13 @@ from mmpretrain.registry import MODELS
 from mst_mm.models import MSTSwin
 
 ARCH = dict(embed_dims=16, depths=[1, 1], num_heads=[1, 2])
-KWARGS = dict(arch=ARCH, img_size=32, window_size=2, out_indices=(1, ),
-              pad_small_map=True, drop_path_rate=0.)
+KWARGS = dict(
+    arch=ARCH,
+    img_size=32,
+    window_size=2,
+    out_indices=(1, ),
+    pad_small_map=True,
+    drop_path_rate=0.)
 
 
 def build():
@@ -26,8 +31,7 @@ def test_forward_tokens_matches_mmpretrain_swin():
     assert missing == [] and unexpected == ['mask_token']
     reference.eval()
     x = torch.randn(2, 3, 32, 32)
-    pooled, featmap, attention = model.forward_tokens(
-        x, return_attention=True)
+    pooled, featmap, attention = model.forward_tokens(x, return_attention=True)
     torch.testing.assert_close(featmap, reference(x)[0])
     torch.testing.assert_close(pooled, reference(x)[0].mean(dim=(2, 3)))
     # 8 x 8 masking grid (patch 4) from a 4 x 4 last stage (stride 8).
@@ -50,7 +54,9 @@ def test_proxy_attention_is_the_pooled_query_softmax():
     k = k.reshape(2, -1, heads, d).transpose(1, 2)
     per_head = ((q @ k.transpose(-2, -1)) * d**-0.5).softmax(-1)[:, :, 0]
     expected = torch.nn.functional.interpolate(
-        per_head.reshape(2 * heads, 1, *hw), size=(8, 8), mode='bilinear',
+        per_head.reshape(2 * heads, 1, *hw),
+        size=(8, 8),
+        mode='bilinear',
         align_corners=False).reshape(2, heads, 64)
     _, _, attention = model.forward_tokens(x, return_attention=True)
     torch.testing.assert_close(attention, expected.mean(1))
@@ -69,12 +75,16 @@ def test_mask_token_and_errors():
     assert not torch.allclose(a, b)
     with pytest.raises(ValueError, match='not divisible by the total stride'):
         model.forward_tokens(torch.randn(1, 3, 36, 36))
-    with pytest.raises(ValueError, match=r'MSTSwin: mask of shape \(1, 10\) '
-                       r'does not match the \(1, 64\) \(batch, patches\)'):
+    with pytest.raises(
+            ValueError,
+            match=r'MSTSwin: mask of shape \(1, 10\) '
+            r'does not match the \(1, 64\) \(batch, patches\)'):
         model.forward_tokens(x, mask=torch.zeros(1, 10, dtype=torch.bool))
     teacher = MSTSwin(**KWARGS, with_mask_token=False)
-    with pytest.raises(ValueError, match='MSTSwin: a mask was given but this '
-                       'backbone was built with with_mask_token=False'):
+    with pytest.raises(
+            ValueError,
+            match='MSTSwin: a mask was given but this '
+            'backbone was built with with_mask_token=False'):
         teacher.forward_tokens(x, mask=mask)
 
 
@@ -86,15 +96,21 @@ def test_mst_trains_a_swin():
         dict(
             type='MST',
             backbone=dict(type='MSTSwin', **KWARGS),
-            neck=dict(type='GlobalImageDecoder', in_channels=32,
-                      patch_size=8, channels=(16, 16, 8)),
-            head=dict(type='MSTHead', in_channels=32, out_channels=64,
-                      hidden_channels=32, bottleneck_channels=16),
+            neck=dict(
+                type='GlobalImageDecoder',
+                in_channels=32,
+                patch_size=8,
+                channels=(16, 16, 8)),
+            head=dict(
+                type='MSTHead',
+                in_channels=32,
+                out_channels=64,
+                hidden_channels=32,
+                bottleneck_channels=16),
             distill_loss=dict(type='SelfDistillationLoss', out_channels=64),
             masker=dict(type='AttentionGuidedMasker', num=2, p=0.5)))
-    views = [torch.randn(2, 3, 32, 32) for _ in range(2)] + [
-        torch.randn(2, 3, 16, 16) for _ in range(2)
-    ]
+    views = [torch.randn(2, 3, 32, 32) for _ in range(2)
+             ] + [torch.randn(2, 3, 16, 16) for _ in range(2)]
     losses = model.loss(views, None)
     total = losses['loss_distill'] + losses['loss_restore']
     total.backward()

@@ -70,10 +70,10 @@ def test_mask_token_replaces_patch_embedding_before_pos_embed():
     plain, _ = model.embed_patches(x)
     pos = model.pos_embed[0]
     # Masked: [MASK] + its position embedding; others untouched; cls first.
-    torch.testing.assert_close(masked[0, 1 + 3], model.mask_token[0, 0] +
-                               pos[1 + 3])
-    torch.testing.assert_close(masked[1, 1 + 10], model.mask_token[0, 0] +
-                               pos[1 + 10])
+    torch.testing.assert_close(masked[0, 1 + 3],
+                               model.mask_token[0, 0] + pos[1 + 3])
+    torch.testing.assert_close(masked[1, 1 + 10],
+                               model.mask_token[0, 0] + pos[1 + 10])
     keep = torch.ones(2, 17, dtype=torch.bool)
     keep[0, 4] = keep[1, 11] = False
     torch.testing.assert_close(masked[keep], plain[keep])
@@ -98,16 +98,17 @@ def test_bert_replacement_uses_mask_random_or_original_tokens():
 
 def test_errors():
     model = build()
-    with pytest.raises(ValueError, match='30x30 are not divisible by the '
-                       'patch size 8x8'):
+    with pytest.raises(
+            ValueError, match='30x30 are not divisible by the '
+            'patch size 8x8'):
         model.forward_tokens(torch.randn(1, 3, 30, 30))
     with pytest.raises(ValueError, match=r'mask of shape \(1, 9\)'):
         model.forward_tokens(
             torch.randn(1, 3, 32, 32), mask=torch.zeros(1, 9).bool())
     with pytest.raises(ValueError, match="mask_replacement='mlm'"):
         MSTViT(arch=ARCH, img_size=32, patch_size=8, mask_replacement='mlm')
-    teacher = MSTViT(arch=ARCH, img_size=32, patch_size=8,
-                     with_mask_token=False)
+    teacher = MSTViT(
+        arch=ARCH, img_size=32, patch_size=8, with_mask_token=False)
     with pytest.raises(ValueError, match='with_mask_token=False'):
-        teacher.forward_tokens(torch.randn(1, 3, 32, 32),
-                               mask=torch.zeros(1, 16).bool())
+        teacher.forward_tokens(
+            torch.randn(1, 3, 32, 32), mask=torch.zeros(1, 16).bool())

@@ -44,17 +44,19 @@ def test_ema_matches_parameters_and_buffers_by_name(hub):
     assert torch.equal(ema.module.bn.running_mean, torch.full((3, ), 3.))
 
     before_teacher = ema.module.proj.weight.detach().clone()
-    before_student = {k: v.detach().clone()
-                      for k, v in student.state_dict().items()}
+    before_student = {
+        k: v.detach().clone()
+        for k, v in student.state_dict().items()
+    }
     with torch.no_grad():
         student.proj.weight.add_(1.)
     ema.update_parameters(student)  # step 1: cosine momentum at step 1
     m = ema.momentum_at(1)
-    assert m == pytest.approx(0.004 * (1 + torch.cos(
-        torch.tensor(torch.pi / 100))).item() / 2)
-    torch.testing.assert_close(
-        ema.module.proj.weight,
-        (1 - m) * before_teacher + m * student.proj.weight)
+    assert m == pytest.approx(
+        0.004 * (1 + torch.cos(torch.tensor(torch.pi / 100))).item() / 2)
+    torch.testing.assert_close(ema.module.proj.weight,
+                               (1 - m) * before_teacher +
+                               m * student.proj.weight)
     # lambda of Eq. 1 is 1 - m: DINO's 0.996 at the start.
     assert ema.teacher_momentum == pytest.approx(1 - m)
     # The student is never written, its own tensors stay as they were.
@@ -82,6 +84,7 @@ def test_ema_explains_a_missing_run_length():
     ema = NameMatchedCosineEMA(Teacher())
     ema.update_parameters(Teacher())
     assert MessageHub.get_current_instance() is hub  # the newest instance
-    with pytest.raises(RuntimeError, match="no 'max_iters' in the "
-                       'MessageHub'):
+    with pytest.raises(
+            RuntimeError, match="no 'max_iters' in the "
+            'MessageHub'):
         ema.update_parameters(Teacher())

@@ -28,27 +28,37 @@ def reference_eq2(student, teacher, center, tau_s, tau_t, views, batch):
 def test_loss_equals_hand_written_eq2_and_center_update():
     torch.manual_seed(0)
     views, batch, k = 5, 3, 7
-    loss_fn = SelfDistillationLoss(out_channels=k, student_temp=0.1,
-                                   teacher_temp=0.07, warmup_teacher_temp=0.04,
-                                   warmup_teacher_temp_epochs=30,
-                                   center_momentum=0.9)
+    loss_fn = SelfDistillationLoss(
+        out_channels=k,
+        student_temp=0.1,
+        teacher_temp=0.07,
+        warmup_teacher_temp=0.04,
+        warmup_teacher_temp_epochs=30,
+        center_momentum=0.9)
     center = torch.randn(1, k)
     loss_fn.center.copy_(center)
     student = torch.randn(views * batch, k)
     teacher = torch.randn(2 * batch, k)
     loss = loss_fn(student, teacher, epoch=30)
-    expected = reference_eq2(student, teacher, center, 0.1, 0.07, views,
-                             batch)
+    expected = reference_eq2(student, teacher, center, 0.1, 0.07, views, batch)
     torch.testing.assert_close(loss, expected)
     # c <- m c + (1 - m) mean(teacher outputs of both global views)
     torch.testing.assert_close(
         loss_fn.center, 0.9 * center + 0.1 * teacher.mean(0, keepdim=True))
 
 
-def dino_loss_oracle(student, teacher, center, epoch, ncrops, nepochs,
-                     warmup_teacher_temp=0.04, teacher_temp=0.07,
-                     warmup_teacher_temp_epochs=30, student_temp=0.1,
-                     center_momentum=0.9, world_size=1):
+def dino_loss_oracle(student,
+                     teacher,
+                     center,
+                     epoch,
+                     ncrops,
+                     nepochs,
+                     warmup_teacher_temp=0.04,
+                     teacher_temp=0.07,
+                     warmup_teacher_temp_epochs=30,
+                     student_temp=0.1,
+                     center_momentum=0.9,
+                     world_size=1):
     """Upstream oracle: the arithmetic of ``DINOLoss`` (``forward`` and
     ``update_center``) in facebookresearch/dino, ``main_dino.py`` at commit
     cc72fe982d650ff28e974d0f5a7c974fecb56209, written from its formulas:
@@ -68,21 +78,22 @@ def dino_loss_oracle(student, teacher, center, epoch, ncrops, nepochs,
     Returns:
         tuple: the loss and the new center.
     """
-    schedule = np.concatenate(
-        (np.linspace(warmup_teacher_temp, teacher_temp,
-                     warmup_teacher_temp_epochs),
-         np.full(nepochs - warmup_teacher_temp_epochs, teacher_temp)))
+    schedule = np.concatenate((np.linspace(warmup_teacher_temp, teacher_temp,
+                                           warmup_teacher_temp_epochs),
+                               np.full(nepochs - warmup_teacher_temp_epochs,
+                                       teacher_temp)))
     k = student.shape[1]
-    log_p = F.log_softmax(student / student_temp, dim=-1).reshape(
-        ncrops, -1, k)
-    q = F.softmax((teacher - center) / schedule[epoch],
-                  dim=-1).reshape(2, -1, k)
+    log_p = F.log_softmax(
+        student / student_temp, dim=-1).reshape(ncrops, -1, k)
+    q = F.softmax(
+        (teacher - center) / schedule[epoch], dim=-1).reshape(2, -1, k)
     ce = -torch.einsum('ibk,vbk->ivb', q, log_p).mean(dim=-1)
     other_view = ~torch.eye(2, ncrops, dtype=torch.bool)
-    batch_center = teacher.sum(dim=0, keepdim=True) / (
-        len(teacher) * world_size)
-    new_center = center * center_momentum + batch_center * (
-        1 - center_momentum)
+    batch_center = teacher.sum(
+        dim=0, keepdim=True) / (
+            len(teacher) * world_size)
+    new_center = center * center_momentum + batch_center * (1 -
+                                                            center_momentum)
     return ce[other_view].mean(), new_center
 
 
@@ -99,8 +110,8 @@ def test_loss_and_center_follow_dino_loss_over_epochs():
         student = torch.randn(ncrops * batch, k, requires_grad=True)
         teacher = torch.randn(2 * batch, k, requires_grad=True)
         loss = loss_fn(student, teacher, epoch=epoch)
-        expected, center = dino_loss_oracle(
-            student, teacher.detach(), center, epoch, ncrops, nepochs)
+        expected, center = dino_loss_oracle(student, teacher.detach(), center,
+                                            epoch, ncrops, nepochs)
         torch.testing.assert_close(loss, expected)
         torch.testing.assert_close(loss_fn.center, center)
         grad, teacher_grad = torch.autograd.grad(
@@ -116,8 +127,8 @@ def test_loss_uses_the_warm_up_teacher_temperature():
     loss_fn = SelfDistillationLoss(out_channels=6)
     student, teacher = torch.randn(8, 6), torch.randn(4, 6)
     loss = loss_fn(student, teacher, epoch=0, update_center=False)
-    expected = reference_eq2(student, teacher, torch.zeros(1, 6), 0.1, 0.04,
-                             4, 2)
+    expected = reference_eq2(student, teacher, torch.zeros(1, 6), 0.1, 0.04, 4,
+                             2)
     torch.testing.assert_close(loss, expected)
     assert torch.equal(loss_fn.center, torch.zeros(1, 6))
 

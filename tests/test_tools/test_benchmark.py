@@ -14,12 +14,16 @@ def run(tmp_path, repo_root, subprocess_env):
 
     def bench(args):
         out = str(tmp_path / 'bench.json')
-        proc = subprocess.run(
-            [sys.executable, osp.join(repo_root, 'tools', 'benchmark.py'),
-             *args, '--device', 'cpu', '--iters', '1', '--warmup', '1',
-             '--out', out],
-            cwd=repo_root, env=subprocess_env, capture_output=True,
-            text=True, timeout=600)
+        proc = subprocess.run([
+            sys.executable,
+            osp.join(repo_root, 'tools', 'benchmark.py'), *args, '--device',
+            'cpu', '--iters', '1', '--warmup', '1', '--out', out
+        ],
+                              cwd=repo_root,
+                              env=subprocess_env,
+                              capture_output=True,
+                              text=True,
+                              timeout=600)
         assert proc.returncode == 0, proc.stderr[-3000:]
         with open(out) as f:
             return json.load(f), proc.stdout

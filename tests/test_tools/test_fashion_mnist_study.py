@@ -48,9 +48,10 @@ def test_study_grid_writes_its_table_and_resumes(load_tool, tmp_path,
     _fake_fashion_mnist(str(src), per_class=(4, 2))
     work_dir = tmp_path / 'study'
     argv = [
-        '--work-dir', str(work_dir), '--src', str(src), '--variants', 'MST',
-        'DINO', '--seeds', '0', '1', '--train-per-class', '4',
-        '--test-per-class', '2', '--data-dir',
+        '--work-dir',
+        str(work_dir), '--src',
+        str(src), '--variants', 'MST', 'DINO', '--seeds', '0', '1',
+        '--train-per-class', '4', '--test-per-class', '2', '--data-dir',
         str(tmp_path / 'images'), '--cfg-options', *TINY
     ]
     summary = study.main(argv)
@@ -71,8 +72,10 @@ def test_study_grid_writes_its_table_and_resumes(load_tool, tmp_path,
     assert '+-' in table and '| raw pixels | 1 |' in table
     runs = json.loads((work_dir / 'results.json').read_text())['runs']
     assert sorted((r['variant'], r['seed']) for r in runs
-                  if r['variant'] in ('MST', 'DINO')) == [
-                      ('DINO', 0), ('DINO', 1), ('MST', 0), ('MST', 1)]
+                  if r['variant'] in ('MST', 'DINO')) == [('DINO', 0),
+                                                          ('DINO', 1),
+                                                          ('MST', 0),
+                                                          ('MST', 1)]
     # the two seeds really are different runs
     mst = [r for r in runs if r['variant'] == 'MST']
     assert mst[0]['checkpoint'] != mst[1]['checkpoint']

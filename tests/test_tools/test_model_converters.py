@@ -222,10 +222,13 @@ def test_export_command_line_reports_errors(tmp_path, repo_root,
     missing = str(tmp_path / 'missing.pth')
     proc = subprocess.run([
         sys.executable,
-        osp.join(repo_root, 'tools', 'model_converters',
-                 'mst_to_backbone.py'), missing,
+        osp.join(repo_root, 'tools', 'model_converters', 'mst_to_backbone.py'),
+        missing,
         str(tmp_path / 'out.pth')
-    ], capture_output=True, text=True, env=subprocess_env)
+    ],
+                          capture_output=True,
+                          text=True,
+                          env=subprocess_env)
     assert proc.returncode != 0
     assert f'FileNotFoundError: {missing}: no such checkpoint file' in \
         proc.stderr
@@ -268,9 +271,15 @@ def timm_vit(seed):
 def dino_vit_forward(t, img):
     """DINO's ViT forward from the raw tensors: the final-norm cls token."""
     layer_norm = lambda x, name: F.layer_norm(  # noqa: E731
-        x, (DIMS, ), t[f'{name}.weight'], t[f'{name}.bias'], eps=1e-6)
-    x = F.conv2d(img, t['patch_embed.proj.weight'], t['patch_embed.proj.bias'],
-                 stride=PATCH).flatten(2).transpose(1, 2)
+        x, (DIMS, ),
+        t[f'{name}.weight'],
+        t[f'{name}.bias'],
+        eps=1e-6)
+    x = F.conv2d(
+        img,
+        t['patch_embed.proj.weight'],
+        t['patch_embed.proj.bias'],
+        stride=PATCH).flatten(2).transpose(1, 2)
     b, n = x.shape[0], x.shape[1] + 1
     x = torch.cat([t['cls_token'].expand(b, -1, -1), x], 1) + t['pos_embed']
     for i in range(LAYERS):
@@ -296,9 +305,12 @@ def dino_head(seed, hidden=64, bottleneck=16, out=128):
     ``weight_norm`` names, as DINO saves them."""
     g = torch.Generator().manual_seed(seed)
     shapes = {
-        'mlp.0.weight': (hidden, DIMS), 'mlp.0.bias': (hidden, ),
-        'mlp.2.weight': (hidden, hidden), 'mlp.2.bias': (hidden, ),
-        'mlp.4.weight': (bottleneck, hidden), 'mlp.4.bias': (bottleneck, ),
+        'mlp.0.weight': (hidden, DIMS),
+        'mlp.0.bias': (hidden, ),
+        'mlp.2.weight': (hidden, hidden),
+        'mlp.2.bias': (hidden, ),
+        'mlp.4.weight': (bottleneck, hidden),
+        'mlp.4.bias': (bottleneck, ),
         'last_layer.weight_v': (out, bottleneck)
     }
     head = {k: 0.2 * torch.randn(*s, generator=g) for k, s in shapes.items()}
@@ -311,8 +323,8 @@ def dino_head_forward(h, x):
         x = F.gelu(F.linear(x, h[f'mlp.{i}.weight'], h[f'mlp.{i}.bias']))
     x = F.normalize(F.linear(x, h['mlp.4.weight'], h['mlp.4.bias']), dim=-1)
     v = h['last_layer.weight_v']
-    return F.linear(x, h['last_layer.weight_g'] * v / v.norm(dim=1,
-                                                             keepdim=True))
+    return F.linear(x,
+                    h['last_layer.weight_g'] * v / v.norm(dim=1, keepdim=True))
 
 
 @pytest.fixture(scope='module')
@@ -324,18 +336,34 @@ def dino_files(tmp_path_factory):
     torch.save(teacher, root / 'dino_vit_pretrain.pth')
     full = dict(
         teacher={
-            **{f'backbone.{k}': v for k, v in teacher.items()},
-            **{f'head.{k}': v for k, v in teacher_head.items()}
+            **{
+                f'backbone.{k}': v
+                for k, v in teacher.items()
+            },
+            **{
+                f'head.{k}': v
+                for k, v in teacher_head.items()
+            }
         },
         student={
-            **{f'module.backbone.{k}': v for k, v in student.items()},
-            **{f'module.head.{k}': v for k, v in student_head.items()}
+            **{
+                f'module.backbone.{k}': v
+                for k, v in student.items()
+            },
+            **{
+                f'module.head.{k}': v
+                for k, v in student_head.items()
+            }
         },
         optimizer=dict(state={}, param_groups=[dict(lr=0.1, params=[0])]),
         epoch=100,
-        args=argparse.Namespace(arch='vit_tiny', patch_size=PATCH,
-                                out_dim=128, norm_last_layer=False,
-                                use_bn_in_head=False, data_path='/data'),
+        args=argparse.Namespace(
+            arch='vit_tiny',
+            patch_size=PATCH,
+            out_dim=128,
+            norm_last_layer=False,
+            use_bn_in_head=False,
+            data_path='/data'),
         dino_loss=dict(center=torch.zeros(1, 128)))
     torch.save(full, root / 'dino_vit_full_checkpoint.pth')
     return dict(
@@ -365,8 +393,11 @@ def test_dino_import_matches_dinos_vit_forward(import_tool, dino_files,
     if layout == 'full':
         assert meta['network'] == network and meta['epoch'] == 100
         assert meta['dino_args'] == dict(
-            arch='vit_tiny', patch_size=PATCH, out_dim=128,
-            norm_last_layer=False, use_bn_in_head=False)
+            arch='vit_tiny',
+            patch_size=PATCH,
+            out_dim=128,
+            norm_last_layer=False,
+            use_bn_in_head=False)
         assert len(meta['dropped_keys']) == 8  # the head, by default
 
     vit = load_strictly(build_vit(), strip(checkpoint['state_dict']))
@@ -375,8 +406,8 @@ def test_dino_import_matches_dinos_vit_forward(import_tool, dino_files,
         torch.testing.assert_close(
             vit(x)[0], dino_vit_forward(dino_files[network], x))
         other = 'student' if network == 'teacher' else 'teacher'
-        assert not torch.allclose(vit(x)[0],
-                                  dino_vit_forward(dino_files[other], x))
+        assert not torch.allclose(
+            vit(x)[0], dino_vit_forward(dino_files[other], x))
 
 
 def test_dino_import_initialises_an_mst_model(import_tool, dino_files,
@@ -391,27 +422,40 @@ def test_dino_import_initialises_an_mst_model(import_tool, dino_files,
         [dino_files['full'], dst, '--which', 'student', '--with-head'])
     assert meta['dropped_keys'] == []
     assert meta['head_settings'] == dict(
-        in_channels=DIMS, out_channels=128, bottleneck_channels=16,
-        num_layers=3, use_bn=False, hidden_channels=64)
+        in_channels=DIMS,
+        out_channels=128,
+        bottleneck_channels=16,
+        num_layers=3,
+        use_bn=False,
+        hidden_channels=64)
     state_dict = read_plain(dst)['state_dict']
 
-    backbone = MODELS.build(dict(type='MSTViT', **VIT, init_cfg=dict(
-        type='Pretrained', checkpoint=dst, prefix='backbone.')))
+    backbone = MODELS.build(
+        dict(
+            type='MSTViT',
+            **VIT,
+            init_cfg=dict(
+                type='Pretrained', checkpoint=dst, prefix='backbone.')))
     backbone.init_weights()
     backbone.eval()
-    assert set(backbone.state_dict()) - set(strip(
-        {k: v for k, v in state_dict.items() if k.startswith('backbone.')
-         })) == {'mask_token'}
+    assert set(backbone.state_dict()) - set(
+        strip({
+            k: v
+            for k, v in state_dict.items() if k.startswith('backbone.')
+        })) == {'mask_token'}
     head = MODELS.build(dict(type='MSTHead', **meta['head_settings']))
     head.eval()
-    load_strictly(head, strip(
-        {k: v for k, v in state_dict.items() if k.startswith('head.')},
-        'head.'))
+    load_strictly(
+        head,
+        strip({
+            k: v
+            for k, v in state_dict.items() if k.startswith('head.')
+        }, 'head.'))
     x = torch.randn(2, 3, IMG, IMG)
     with torch.no_grad():
         cls_token = backbone(x)[0]
-        torch.testing.assert_close(
-            cls_token, dino_vit_forward(dino_files['student'], x))
+        torch.testing.assert_close(cls_token,
+                                   dino_vit_forward(dino_files['student'], x))
         torch.testing.assert_close(
             head(cls_token),
             dino_head_forward(dino_files['student_head'], cls_token))
@@ -421,8 +465,11 @@ def test_dino_import_errors(import_tool, dino_files, tmp_path):
     root = dino_files['root']
     out = str(tmp_path / 'out.pth')
     resnet = str(root / 'dino_resnet50_pretrain.pth')
-    torch.save({'conv1.weight': torch.zeros(8, 3, 7, 7),
-                'layer1.0.conv1.weight': torch.zeros(8, 8, 1, 1)}, resnet)
+    torch.save(
+        {
+            'conv1.weight': torch.zeros(8, 3, 7, 7),
+            'layer1.0.conv1.weight': torch.zeros(8, 8, 1, 1)
+        }, resnet)
     with pytest.raises(ValueError) as err:
         import_tool.main([resnet, out])
     assert f'{resnet}: unknown backbone keys for a DINO ViT: conv1.weight, '\
@@ -431,37 +478,50 @@ def test_dino_import_errors(import_tool, dino_files, tmp_path):
     # A runner checkpoint is not a DINO checkpoint either.
     runner = str(root / 'runner.pth')
     torch.save(dict(meta={}, state_dict={'backbone.cls_token': 0}), runner)
-    with pytest.raises(ValueError, match='unknown backbone keys.*meta, '
-                       'state_dict'):
+    with pytest.raises(
+            ValueError, match='unknown backbone keys.*meta, '
+            'state_dict'):
         import_tool.main([runner, out])
 
     only_teacher = str(root / 'only_teacher.pth')
-    torch.save(dict(teacher={'backbone.cls_token': torch.zeros(1)}, epoch=1),
-               only_teacher)
-    with pytest.raises(ValueError, match='--which student, but this full '
-                       'DINO checkpoint has only: teacher, epoch'):
+    torch.save(
+        dict(teacher={'backbone.cls_token': torch.zeros(1)}, epoch=1),
+        only_teacher)
+    with pytest.raises(
+            ValueError,
+            match='--which student, but this full '
+            'DINO checkpoint has only: teacher, epoch'):
         import_tool.main([only_teacher, out, '--which', 'student'])
 
-    truncated = {k: v for k, v in dino_files['teacher'].items()
-                 if k != 'blocks.1.mlp.fc2.weight'}
+    truncated = {
+        k: v
+        for k, v in dino_files['teacher'].items()
+        if k != 'blocks.1.mlp.fc2.weight'
+    }
     torch.save(truncated, root / 'truncated.pth')
-    with pytest.raises(ValueError, match='not a complete DINO ViT; missing '
-                       r'blocks\.1\.mlp\.fc2\.weight'):
+    with pytest.raises(
+            ValueError,
+            match='not a complete DINO ViT; missing '
+            r'blocks\.1\.mlp\.fc2\.weight'):
         import_tool.main([str(root / 'truncated.pth'), out])
 
-    with pytest.raises(ValueError, match='--with-head, but the backbone-only '
-                       'checkpoint has no "head.*" keys'):
+    with pytest.raises(
+            ValueError,
+            match='--with-head, but the backbone-only '
+            'checkpoint has no "head.*" keys'):
         import_tool.main([dino_files['backbone_only'], out, '--with-head'])
 
     missing = str(root / 'missing.pth')
-    with pytest.raises(FileNotFoundError,
-                       match=re.escape(f'{missing}: no such checkpoint file')):
+    with pytest.raises(
+            FileNotFoundError,
+            match=re.escape(f'{missing}: no such checkpoint file')):
         import_tool.main([missing, out])
 
     assert not osp.exists(out)
     import_tool.main([dino_files['backbone_only'], out])
-    with pytest.raises(FileExistsError,
-                       match='already exists; pass --force to overwrite'):
+    with pytest.raises(
+            FileExistsError,
+            match='already exists; pass --force to overwrite'):
         import_tool.main([dino_files['backbone_only'], out])
     import_tool.main([dino_files['full'], out, '--force'])
     assert read_plain(out)['meta']['layout'] == 'full'

@@ -54,8 +54,8 @@ def blob_image(rng, size):
     yy, xx = np.mgrid[0:size, 0:size]
     cy, cx = rng.uniform(size / 4, 3 * size / 4, 2)
     blob = np.exp(-((yy - cy)**2 + (xx - cx)**2) / (size / 3)**2)[..., None]
-    img = 60 + blob * rng.uniform(80, 255, 3) + rng.normal(0, 10,
-                                                           (size, size, 3))
+    img = 60 + blob * rng.uniform(80, 255, 3) + rng.normal(
+        0, 10, (size, size, 3))
     return Image.fromarray(np.clip(img, 0, 255).astype(np.uint8))
 
 
@@ -87,24 +87,25 @@ def run(train_images, tmp_path_factory, train_tool, data_config):
     work_dir = str(tmp_path_factory.mktemp('vis_run'))
     train_tool.main([
         data_config('mst_tiny_visualization.py'), '--work-dir', work_dir,
-        '--cfg-options',
-        f'train_dataloader.dataset.data_root={train_images}',
+        '--cfg-options', f'train_dataloader.dataset.data_root={train_images}',
         'experiment_name=visualize_mst_run'
     ])
     return work_dir
 
 
 def data_options(labelled_images):
-    return [f'knn_evaluation.val_dataloader.dataset.data_root='
-            f'{labelled_images}']
+    return [
+        f'knn_evaluation.val_dataloader.dataset.data_root='
+        f'{labelled_images}'
+    ]
 
 
 @pytest.fixture(scope='module')
 def model_and_images(run, labelled_images, visualize, config):
     """The trained model and the tool's images, built by the tool."""
     cfg = Config.fromfile(config)
-    cfg.merge_from_dict({
-        'knn_evaluation.val_dataloader.dataset.data_root': labelled_images})
+    cfg.merge_from_dict(
+        {'knn_evaluation.val_dataloader.dataset.data_root': labelled_images})
     init_default_scope('mmpretrain')
     model = visualize.build_model(cfg, osp.join(run, 'epoch_1.pth'), 'cpu')
     images = visualize.load_images(cfg, model, NUM_IMAGES)
@@ -156,7 +157,8 @@ def test_tool_writes_every_picture(visualize, config, run, labelled_images,
                                    tmp_path, capsys):
     out_dir = str(tmp_path / 'pictures')
     written = visualize.main([
-        config, osp.join(run, 'epoch_1.pth'), '--images',
+        config,
+        osp.join(run, 'epoch_1.pth'), '--images',
         str(NUM_IMAGES), '--out-dir', out_dir, '--work-dir', run,
         '--cfg-options', *data_options(labelled_images)
     ])
@@ -204,8 +206,7 @@ def test_mask_picture_shows_exactly_the_maskers_masks(model_and_images):
     for row, box in enumerate(panels['input']):
         assert np.array_equal(
             panel(picture, box), rgb[row].repeat(6, 0).repeat(6, 1))
-        assert not any(
-            is_mask_colour(c) for c in cells(picture, box, grid))
+        assert not any(is_mask_colour(c) for c in cells(picture, box, grid))
 
 
 def test_denormalise_gives_back_the_loaded_image(model_and_images):
@@ -220,14 +221,18 @@ def test_denormalise_gives_back_the_loaded_image(model_and_images):
 def test_attention_per_head_averages_to_eq4(model_and_images):
     model, images, _ = model_and_images
     result = attention_maps_per_head(
-        {'teacher': model, 'student': model.backbone}, images)
+        {
+            'teacher': model,
+            'student': model.backbone
+        }, images)
     assert result['picture'].shape == (*heads_hw(2), 3)
     for name, backbone in (('teacher', model.teacher.module.backbone),
                            ('student', model.backbone)):
         per_head = result['attention'][name]
         assert per_head.shape == (NUM_IMAGES, 2, 16)
-        torch.testing.assert_close(per_head.sum(-1), torch.ones(2, 2),
-                                   atol=0.2, rtol=0)  # the cls keeps a share
+        torch.testing.assert_close(
+            per_head.sum(-1), torch.ones(2, 2), atol=0.2,
+            rtol=0)  # the cls keeps a share
         _, _, mean = backbone.forward_tokens(images, return_attention=True)
         torch.testing.assert_close(per_head.mean(1), mean)
 
@@ -247,12 +252,11 @@ def test_restoration_picture(model_and_images):
         _, patches, _ = model.backbone.forward_tokens(images, mask=mask)
         restored = model.neck(patches)
     torch.testing.assert_close(result['restored'], restored)
-    torch.testing.assert_close(
-        result['l1'], (restored - images).abs().mean(dim=(1, 2, 3)))
+    torch.testing.assert_close(result['l1'],
+                               (restored - images).abs().mean(dim=(1, 2, 3)))
     picture = result['picture']
     assert picture.shape == (*RESTORATION_HW, 3)
-    assert_cells_show(picture, result['panels']['masked_input'], (4, 4),
-                      mask)
+    assert_cells_show(picture, result['panels']['masked_input'], (4, 4), mask)
     shown = denormalise(model, restored)
     for row, box in enumerate(result['panels']['restoration']):
         assert np.array_equal(
@@ -377,7 +381,7 @@ def test_hook_leaves_the_random_generators_alone(model_and_images,
     assert torch.equal(after[0], expected[0])
     assert np.array_equal(after[1], expected[1]) and after[2] == expected[2]
     calls = runner.visualizer.add_image.call_args_list
-    assert [(c.args[0], c.kwargs['step']) for c in calls] == [
-        ('mst_masks', 2), ('mst_attention_heads', 2), ('mst_restoration', 2)
-    ]
+    assert [(c.args[0], c.kwargs['step'])
+            for c in calls] == [('mst_masks', 2), ('mst_attention_heads', 2),
+                                ('mst_restoration', 2)]
     assert calls[0].args[1].shape == (10 + 40 + 3 * 210, MASKS_HW[1], 3)

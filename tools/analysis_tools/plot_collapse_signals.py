@@ -21,11 +21,14 @@ import os.path as osp
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('runs', nargs='+',
-                        help='work dirs or scalars.json files')
+    parser.add_argument(
+        'runs', nargs='+', help='work dirs or scalars.json files')
     parser.add_argument('--labels', nargs='+', help='one label per run')
-    parser.add_argument('--num-classes', type=int, required=True,
-                        help='K, the head\'s output dimension')
+    parser.add_argument(
+        '--num-classes',
+        type=int,
+        required=True,
+        help='K, the head\'s output dimension')
     parser.add_argument('--out', required=True, help='PNG to write')
     return parser.parse_args(argv)
 

@@ -270,9 +270,8 @@ def convert(src: str = DEFAULT_SRC,
         version=MARKER_VERSION,
         sources=describe_sources(src, splits),
         options=dict(
-            splits=splits,
-            max_per_class={s: max_per_class[s]
-                           for s in splits}))
+            splits=splits, max_per_class={s: max_per_class[s]
+                                          for s in splits}))
 
     if not force and is_complete(out, wanted):
         marker = read_marker(out)
@@ -310,8 +309,8 @@ def convert(src: str = DEFAULT_SRC,
         if osp.exists(split_dir):
             shutil.rmtree(split_dir)
         images, labels = loaded[split][:2]
-        counts[split] = write_split(images, labels, selected[split],
-                                    split_dir, progress)
+        counts[split] = write_split(images, labels, selected[split], split_dir,
+                                    progress)
 
     marker = dict(wanted, classes=list(CLASSES), counts=counts)
     tmp = marker_path + '.tmp'

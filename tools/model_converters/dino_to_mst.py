@@ -71,10 +71,10 @@ BACKBONE_KEY_MAP = [
 # Every DINO ViT block has these (qkv bias aside: qkv_bias=False exists).
 BLOCK_KEYS = ('norm1.weight', 'norm1.bias', 'attn.qkv.weight',
               'attn.proj.weight', 'attn.proj.bias', 'norm2.weight',
-              'norm2.bias', 'mlp.fc1.weight', 'mlp.fc1.bias',
-              'mlp.fc2.weight', 'mlp.fc2.bias')
-TOP_KEYS = ('cls_token', 'pos_embed', 'patch_embed.proj.weight',
-            'norm.weight', 'norm.bias')
+              'norm2.bias', 'mlp.fc1.weight', 'mlp.fc1.bias', 'mlp.fc2.weight',
+              'mlp.fc2.bias')
+TOP_KEYS = ('cls_token', 'pos_embed', 'patch_embed.proj.weight', 'norm.weight',
+            'norm.bias')
 HEAD_KEY_MAP = [
     # nlayers=1: DINO's mlp is a bare Linear, MSTHead's a 1-layer Sequential
     (r'mlp\.(weight|bias)', r'mlp.0.\1'),
@@ -164,9 +164,7 @@ def select_network(checkpoint, src: str, which: str):
             k[len('head.'):]: v
             for k, v in state.items() if k.startswith('head.')
         }
-        others = [
-            k for k in state if not k.startswith(('backbone.', 'head.'))
-        ]
+        others = [k for k in state if not k.startswith(('backbone.', 'head.'))]
         if others:
             raise ValueError(
                 f'{src}: unexpected keys beside "backbone.*"/"head.*" in the '
@@ -209,10 +207,9 @@ def map_keys(state: dict, table, src: str, what: str) -> dict:
 
 def check_complete(backbone: dict, src: str) -> int:
     """All of a ViT's tensors are there; returns the number of blocks."""
-    blocks = sorted({
-        int(k.split('.')[1])
-        for k in backbone if k.startswith('blocks.')
-    })
+    blocks = sorted(
+        {int(k.split('.')[1])
+         for k in backbone if k.startswith('blocks.')})
     missing = [k for k in TOP_KEYS if k not in backbone]
     if blocks != list(range(len(blocks))) or not blocks:
         missing.append(f'blocks.0..N (found block indices {blocks})')
@@ -256,15 +253,19 @@ def convert(src: str,
         raise ValueError('--with-head writes "backbone.*" and "head.*" keys; '
                          'it cannot be combined with --no-prefix')
     check_paths(
-        src, dst, force,
+        src,
+        dst,
+        force,
         expected='a DINO ViT checkpoint such as '
         'dino_deitsmall16_pretrain.pth')
     checkpoint = load_dino_checkpoint(src)
     layout, network, backbone, head = select_network(checkpoint, src, which)
     mapped = map_keys(backbone, BACKBONE_KEY_MAP, src, 'backbone')
     num_layers = check_complete(backbone, src)
-    state_dict = {(OUT_PREFIX if prefix else '') + k: v
-                  for k, v in mapped.items()}
+    state_dict = {
+        (OUT_PREFIX if prefix else '') + k: v
+        for k, v in mapped.items()
+    }
     dropped = sorted(f'head.{k}' for k in head)
     settings = None
     if with_head:
@@ -284,10 +285,9 @@ def convert(src: str,
         layout=layout,
         network=network,
         epoch=checkpoint.get('epoch') if layout == 'full' else None,
-        dino_args={
-            k: getattr(args, k)
-            for k in DINO_ARGS if hasattr(args, k)
-        } if isinstance(args, argparse.Namespace) else None,
+        dino_args={k: getattr(args, k)
+                   for k in DINO_ARGS if hasattr(args, k)} if isinstance(
+                       args, argparse.Namespace) else None,
         dropped_keys=dropped,
         key_prefix=OUT_PREFIX if prefix else '',
         num_layers=num_layers,

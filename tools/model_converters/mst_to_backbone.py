@@ -125,7 +125,9 @@ def convert(src: str,
             force: bool = False) -> dict:
     """Export one backbone of ``src`` to ``dst``; returns the file's meta."""
     check_paths(
-        src, dst, force,
+        src,
+        dst,
+        force,
         expected='an MST runner checkpoint such as '
         'work_dirs/<config>/epoch_N.pth')
     network = 'student' if student else 'teacher'
@@ -144,8 +146,10 @@ def convert(src: str,
         converter='mst_mm tools/model_converters/mst_to_backbone.py',
         mst_mm_version=mst_mm.__version__,
         **vit_summary(backbone))
-    save_tensor_checkpoint({out_prefix + k: v
-                            for k, v in backbone.items()}, meta, dst)
+    save_tensor_checkpoint({
+        out_prefix + k: v
+        for k, v in backbone.items()
+    }, meta, dst)
 
     num_params = sum(v.numel() for v in backbone.values())
     print(f'Exported the {network} backbone of {src} '

@@ -50,12 +50,20 @@ def gaussian_blur(prob):
 
 photometric = [dict(type='RandomFlip', prob=0.5), color_jitter, grayscale]
 # BYOL's asymmetric views: always blurred / rarely blurred but solarized.
-global_view_1 = [random_resized_crop(224, global_crop_scale), *photometric,
-                 gaussian_blur(1.0), dict(type='Solarize', thr=128, prob=0.0)]
-global_view_2 = [random_resized_crop(224, global_crop_scale), *photometric,
-                 gaussian_blur(0.1), dict(type='Solarize', thr=128, prob=0.2)]
-local_view = [random_resized_crop(96, local_crop_scale), *photometric,
-              gaussian_blur(0.5)]
+global_view_1 = [
+    random_resized_crop(224, global_crop_scale), *photometric,
+    gaussian_blur(1.0),
+    dict(type='Solarize', thr=128, prob=0.0)
+]
+global_view_2 = [
+    random_resized_crop(224, global_crop_scale), *photometric,
+    gaussian_blur(0.1),
+    dict(type='Solarize', thr=128, prob=0.2)
+]
+local_view = [
+    random_resized_crop(96, local_crop_scale), *photometric,
+    gaussian_blur(0.5)
+]
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(
@@ -145,8 +153,8 @@ optim_wrapper = dict(
     # The frozen teacher is never handed to the optimizer (no per-parameter
     # 'requires_grad=False' warnings).
     constructor='TrainableParamsOptimWrapperConstructor',
-    optimizer=dict(type='AdamW', lr=base_lr, betas=(0.9, 0.999),
-                   weight_decay=0.04),
+    optimizer=dict(
+        type='AdamW', lr=base_lr, betas=(0.9, 0.999), weight_decay=0.04),
     paramwise_cfg=dict(norm_decay_mult=0.0, bias_decay_mult=0.0))
 # `tools/train.py --auto-scale-lr` applies lr = 0.0005 * batch / 256.
 auto_scale_lr = dict(base_batch_size=1024, enable=False)
@@ -177,8 +185,12 @@ find_unused_parameters = False
 # centre crop 224.
 knn_pipeline = [
     dict(type='LoadImageFromFile'),
-    dict(type='ResizeEdge', scale=256, edge='short', backend='pillow',
-         interpolation='bicubic'),
+    dict(
+        type='ResizeEdge',
+        scale=256,
+        edge='short',
+        backend='pillow',
+        interpolation='bicubic'),
     dict(type='CenterCrop', crop_size=224),
     dict(type='PackInputs'),
 ]

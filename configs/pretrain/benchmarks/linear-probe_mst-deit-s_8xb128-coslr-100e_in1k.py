@@ -52,8 +52,14 @@ optim_wrapper = dict(
     constructor='TrainableParamsOptimWrapperConstructor',
     optimizer=dict(type='SGD', lr=0.00024, momentum=0.9, weight_decay=0.))
 param_scheduler = [
-    dict(type='CosineAnnealingLR', T_max=max_epochs, by_epoch=True,
-         begin=0, end=max_epochs, eta_min=0., convert_to_iter_based=True)
+    dict(
+        type='CosineAnnealingLR',
+        T_max=max_epochs,
+        by_epoch=True,
+        begin=0,
+        end=max_epochs,
+        eta_min=0.,
+        convert_to_iter_based=True)
 ]
 train_cfg = dict(by_epoch=True, max_epochs=max_epochs, val_interval=10)
 val_cfg = dict()

@@ -28,7 +28,9 @@ class CheckpointCoverageHook(Hook):
             raise ValueError(f'{source}: its state_dict is a '
                              f'{type(state_dict).__name__}, expected a dict')
         check_checkpoint_covers(
-            model, state_dict, source,
+            model,
+            state_dict,
+            source,
             what=f'the model of {runner.cfg.filename or "the config"}')
 
 

@@ -177,8 +177,8 @@ class CollapseDetectionHook(Hook):
         last = getattr(getattr(model, 'head', None), 'last_layer', None)
         k = getattr(last, 'out_features', None)
         if k is None:
-            k = getattr(getattr(model, 'distill_loss', None),
-                        'out_channels', None)
+            k = getattr(
+                getattr(model, 'distill_loss', None), 'out_channels', None)
         if k is None:
             raise ValueError(
                 f'CollapseDetectionHook: cannot find K, the number of head '
@@ -205,16 +205,14 @@ class CollapseDetectionHook(Hook):
         if not self.every_n_train_iters(runner, self.interval):
             return
         # The iterations since the last check, none before the first one.
-        window = min(self.interval, runner.iter + 1 - self._first_iter,
-                     1000)
+        window = min(self.interval, runner.iter + 1 - self._first_iter, 1000)
         values = self._read_signals(runner, window)
         self.num_checks += 1
         ratios = {s: v / self.log_k for s, v in values.items()}
         bad = dict(
-            teacher_entropy=ratios['teacher_entropy'] >
-            self.max_entropy_ratio,
-            teacher_batch_entropy=ratios['teacher_batch_entropy'] <
-            self.min_batch_entropy_ratio)
+            teacher_entropy=ratios['teacher_entropy'] > self.max_entropy_ratio,
+            teacher_batch_entropy=ratios['teacher_batch_entropy']
+            < self.min_batch_entropy_ratio)
         for signal in SIGNALS:
             if not bad[signal]:
                 if self._warned[signal]:
@@ -248,15 +246,13 @@ class CollapseDetectionHook(Hook):
                 'It needs a model whose loss() returns teacher_entropy and '
                 'teacher_batch_entropy, as MST and DINO (mst_mm MST) do; '
                 'remove the hook from custom_hooks for other models')
-        means = torch.tensor([
-            float(scalars[f'train/{s}'].mean(window)) for s in SIGNALS
-        ],
-                             dtype=torch.float64)
+        means = torch.tensor(
+            [float(scalars[f'train/{s}'].mean(window)) for s in SIGNALS],
+            dtype=torch.float64)
         all_reduce(means, op='mean')  # every process decides alike
         return dict(zip(SIGNALS, means.tolist()))
 
-    def _message(self, runner, signal: str, value: float,
-                 ratio: float) -> str:
+    def _message(self, runner, signal: str, value: float, ratio: float) -> str:
         checks = (f'for {self._bad[signal]} consecutive checks of '
                   f'{self.interval} iterations (iteration {runner.iter + 1}, '
                   f'epoch {runner.epoch + 1})')
@@ -291,7 +287,7 @@ class CollapseDetectionHook(Hook):
             'momentum (distill_loss.center_momentum, DINO 0.9); a smaller '
             'K (head out_channels).')
         action = (f'Training stopped (CollapseDetectionHook stop=True); the '
-                  f'last checkpoint is in {runner.work_dir}.' if self.stop
-                  else 'Training goes on (CollapseDetectionHook stop=True '
+                  f'last checkpoint is in {runner.work_dir}.' if self.stop else
+                  'Training goes on (CollapseDetectionHook stop=True '
                   'would stop it).')
         return f'CollapseDetectionHook: {what} {remedies} {action}'

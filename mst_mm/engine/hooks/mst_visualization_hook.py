@@ -57,12 +57,13 @@ class MSTVisualizationHook(Hook):
                  num_images: int = 4,
                  pictures: Sequence[str] = PICTURES,
                  seed: int = 0) -> None:
-        if isinstance(interval, bool) or not isinstance(interval,
-                                                        int) or interval < 1:
+        if isinstance(interval,
+                      bool) or not isinstance(interval, int) or interval < 1:
             raise ValueError(f'MSTVisualizationHook: interval={interval!r} '
                              'must be an integer >= 1 (epochs)')
-        if isinstance(num_images, bool) or not isinstance(
-                num_images, int) or num_images < 1:
+        if isinstance(
+                num_images,
+                bool) or not isinstance(num_images, int) or num_images < 1:
             raise ValueError(f'MSTVisualizationHook: num_images='
                              f'{num_images!r} must be an integer >= 1')
         unknown = set(pictures) - set(PICTURES)
@@ -94,9 +95,8 @@ class MSTVisualizationHook(Hook):
         self._inputs = torch.stack(first_views(samples))
 
     def after_train_epoch(self, runner) -> None:
-        if self._inputs is None or not (
-                self.every_n_epochs(runner, self.interval)
-                or self.is_last_train_epoch(runner)):
+        if self._inputs is None or not (self.every_n_epochs(
+                runner, self.interval) or self.is_last_train_epoch(runner)):
             return
         model = get_ori_model(runner.model)
         with preserved_random_state():
@@ -105,13 +105,15 @@ class MSTVisualizationHook(Hook):
             drawn = {}
             if 'masks' in self._draw:
                 drawn['mst_masks'] = attention_and_masks(
-                    model, images, torch.Generator().manual_seed(self.seed))
+                    model, images,
+                    torch.Generator().manual_seed(self.seed))
             if 'attention' in self._draw:
                 drawn['mst_attention_heads'] = attention_maps_per_head(
                     {'teacher': model}, images)
             if 'restoration' in self._draw:
                 drawn['mst_restoration'] = restorations(
-                    model, images, torch.Generator().manual_seed(self.seed))
+                    model, images,
+                    torch.Generator().manual_seed(self.seed))
         for name, result in drawn.items():
             runner.visualizer.add_image(
                 name, result['picture'], step=runner.epoch + 1)

@@ -84,7 +84,10 @@ class NonFiniteLossHook(Hook):
                 'earlier checkpoint of the run.')
         self.last_finite = source
 
-    def after_train_iter(self, runner, batch_idx: int, data_batch=None,
+    def after_train_iter(self,
+                         runner,
+                         batch_idx: int,
+                         data_batch=None,
                          outputs=None) -> None:
         bad = {
             k: float(v)

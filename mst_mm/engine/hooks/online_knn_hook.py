@@ -112,8 +112,13 @@ class OnlineKNNHook(Hook):
         try:
             with _preserved_random_state():
                 metrics = evaluate_knn(
-                    model, backbone, train_loader, val_loader, self.ks,
-                    self.temperature, what=f'{self.network} backbone',
+                    model,
+                    backbone,
+                    train_loader,
+                    val_loader,
+                    self.ks,
+                    self.temperature,
+                    what=f'{self.network} backbone',
                     progress=self.progress)
         finally:
             model.train(was_training)
@@ -129,8 +134,9 @@ class OnlineKNNHook(Hook):
         runner.logger.info(
             f'k-NN {when}, {self.network} backbone '
             f'(T={self.temperature}, {len(train_loader.dataset)} train / '
-            f'{len(val_loader.dataset)} queries): ' + ', '.join(
-                f'top-1 k={k} {metrics[f"k{k}_top1"]:.2f}' for k in self.ks))
+            f'{len(val_loader.dataset)} queries): ' +
+            ', '.join(f'top-1 k={k} {metrics[f"k{k}_top1"]:.2f}'
+                      for k in self.ks))
         self.history.append((step, metrics))
         return metrics
 

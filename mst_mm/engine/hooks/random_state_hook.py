@@ -94,12 +94,18 @@ class RandomStateHook(Hook):
         if runner.world_size > 1:
             self._gathered = all_gather_object(capture_random_state())
 
-    def after_train_iter(self, runner, batch_idx: int, data_batch=None,
+    def after_train_iter(self,
+                         runner,
+                         batch_idx: int,
+                         data_batch=None,
                          outputs=None) -> None:
         for hook in runner.hooks:
-            if isinstance(hook, CheckpointHook) and not hook.by_epoch and (
-                    self.every_n_train_iters(runner, hook.interval) or
-                    (hook.save_last and self.is_last_train_iter(runner))):
+            if not isinstance(hook, CheckpointHook) or hook.by_epoch:
+                continue
+            saves = self.every_n_train_iters(
+                runner, hook.interval) or (hook.save_last
+                                           and self.is_last_train_iter(runner))
+            if saves:
                 self._gather(runner)
                 return
 

@@ -15,7 +15,9 @@ class WeightDecayLoggerHook(Hook):
 
     priority = 'BELOW_NORMAL'
 
-    def before_train_iter(self, runner, batch_idx: int,
+    def before_train_iter(self,
+                          runner,
+                          batch_idx: int,
                           data_batch=None) -> None:
         groups = runner.optim_wrapper.optimizer.param_groups
         weight_decay = max(g.get('weight_decay', 0.) for g in groups)

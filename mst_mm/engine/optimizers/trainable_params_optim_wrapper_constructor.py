@@ -27,14 +27,18 @@ class TrainableParamsOptimWrapperConstructor(DefaultOptimWrapperConstructor):
     'TrainableParamsOptimWrapperConstructor', ...)``.
     """
 
-    def add_params(self, params: List[dict], module: nn.Module,
-                   prefix: str = '', **kwargs) -> None:
+    def add_params(self,
+                   params: List[dict],
+                   module: nn.Module,
+                   prefix: str = '',
+                   **kwargs) -> None:
         frozen = list(module.parameters())
         if frozen and not any(p.requires_grad for p in frozen):
             print_log(
                 f'{type(self).__name__}: {prefix or "the model"} has no '
                 f'trainable parameter ({len(frozen)} tensors, '
                 f'{sum(p.numel() for p in frozen):,} values); it is not '
-                'handed to the optimizer', logger='current')
+                'handed to the optimizer',
+                logger='current')
             return
         super().add_params(params, module, prefix, **kwargs)

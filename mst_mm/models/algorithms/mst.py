@@ -134,7 +134,7 @@ class MST(BaseSelfSupervisor):
 
     @staticmethod
     def _split_views(
-        inputs: List[torch.Tensor]
+            inputs: List[torch.Tensor]
     ) -> Tuple[torch.Tensor, List[torch.Tensor]]:
         """Check the multi-crop layout and batch the views.
 
@@ -216,8 +216,7 @@ class MST(BaseSelfSupervisor):
         losses = dict(loss_distill=self.distill_weight * cross_entropy)
         # CE = H(teacher) + KL(teacher || student): the KL is the part the
         # student can lower while the teacher's entropy rises in warm-up.
-        stats['distill_kl'] = cross_entropy.detach() - stats[
-            'teacher_entropy']
+        stats['distill_kl'] = cross_entropy.detach() - stats['teacher_entropy']
 
         # 4. Restore the whole global views from the patch tokens.
         if self.with_neck:

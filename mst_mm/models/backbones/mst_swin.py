@@ -48,8 +48,7 @@ class MSTSwin(SwinTransformer):
         self.patch_size = self.patch_embed.projection.stride
         self.out_stride = self.patch_size[0] * 2**(len(self.stages) - 1)
         if with_mask_token:
-            self.mask_token = nn.Parameter(
-                torch.zeros(1, 1, self.embed_dims))
+            self.mask_token = nn.Parameter(torch.zeros(1, 1, self.embed_dims))
             trunc_normal_(self.mask_token, std=.02)
         else:
             self.mask_token = None
@@ -72,8 +71,8 @@ class MSTSwin(SwinTransformer):
         ``average_heads=False``: (B, num_heads, N))."""
         msa = block.attn.w_msa
         h = block.norm1(x)
-        probs = query_attention(h.mean(dim=1), h, msa.qkv, msa.num_heads,
-                                msa.scale)
+        probs = query_attention(
+            h.mean(dim=1), h, msa.qkv, msa.num_heads, msa.scale)
         return probs.mean(dim=1) if average_heads else probs
 
     def forward_tokens(
@@ -108,13 +107,15 @@ class MSTSwin(SwinTransformer):
                 continue
             for j, block in enumerate(stage.blocks):
                 if return_attention and j == len(stage.blocks) - 1:
-                    attention = self.proxy_attention(
-                        block, tokens, hw, average_heads)
+                    attention = self.proxy_attention(block, tokens, hw,
+                                                     average_heads)
                 tokens = block(tokens, hw)
         tokens = getattr(self, f'norm{last}')(tokens)
         featmap = tokens.transpose(1, 2).reshape(tokens.shape[0], -1, *hw)
         if attention is not None:
             attention = F.interpolate(
-                attention.reshape(-1, 1, *hw), size=grid, mode='bilinear',
+                attention.reshape(-1, 1, *hw),
+                size=grid,
+                mode='bilinear',
                 align_corners=False).reshape(*attention.shape[:-1], -1)
         return tokens.mean(dim=1), featmap, attention

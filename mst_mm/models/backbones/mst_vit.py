@@ -87,9 +87,11 @@ class MSTViT(VisionTransformer):
                 f'the patch size {ph}x{pw}; choose crop sizes that are '
                 'multiples of the patch size in the data pipeline')
 
-    def embed_patches(self, x: torch.Tensor,
-                      mask: Optional[torch.Tensor] = None
-                      ) -> Tuple[torch.Tensor, Tuple[int, int]]:
+    def embed_patches(
+        self,
+        x: torch.Tensor,
+        mask: Optional[torch.Tensor] = None
+    ) -> Tuple[torch.Tensor, Tuple[int, int]]:
         """Patch projection, masking, cls token and position embedding.
 
         Args:
@@ -193,7 +195,8 @@ class MSTViT(VisionTransformer):
         featmap = patches.transpose(1, 2).reshape(x.shape[0], -1, *hw)
         return cls_token, featmap, attention
 
-    def forward(self, x: torch.Tensor,
+    def forward(self,
+                x: torch.Tensor,
                 mask: Optional[torch.Tensor] = None) -> tuple:
         """mmpretrain's forward (``out_indices``/``out_type``), with an
         optional (B, L) mask. ``forward(x)`` equals VisionTransformer's."""

@@ -110,7 +110,8 @@ class MSTHead(BaseModule):
             for bn, momentum in zip(bns, saved):
                 bn.momentum = momentum
 
-    def forward(self, x: torch.Tensor,
+    def forward(self,
+                x: torch.Tensor,
                 update_stats: bool = True) -> torch.Tensor:
         """(B, in_channels) -> (B, out_channels).
 

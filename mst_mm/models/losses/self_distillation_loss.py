@@ -52,8 +52,8 @@ class SelfDistillationLoss(nn.Module):
                  warmup_teacher_temp_epochs: int = 30,
                  center_momentum: float = 0.9) -> None:
         super().__init__()
-        for name, value in (('student_temp', student_temp),
-                            ('teacher_temp', teacher_temp),
+        for name, value in (('student_temp', student_temp), ('teacher_temp',
+                                                             teacher_temp),
                             ('warmup_teacher_temp', warmup_teacher_temp)):
             if value <= 0:
                 raise ValueError(
@@ -110,16 +110,16 @@ class SelfDistillationLoss(nn.Module):
                 f'{teacher_out.shape[0]} rows is not {num_global} views of '
                 'one batch')
         batch = teacher_out.shape[0] // num_global
-        if student_out.shape[0] % batch or student_out.shape[0] < (
-                num_global * batch):
+        if student_out.shape[0] % batch or student_out.shape[0] < (num_global *
+                                                                   batch):
             raise ValueError(
                 f'SelfDistillationLoss: student output of '
                 f'{student_out.shape[0]} rows is not a whole number (>= '
                 f'{num_global}) of views of batch {batch}')
         teacher_out = teacher_out.detach()
         student_logp = F.log_softmax(
-            student_out.float() / self.student_temp, dim=-1).chunk(
-                student_out.shape[0] // batch)
+            student_out.float() / self.student_temp,
+            dim=-1).chunk(student_out.shape[0] // batch)
         teacher_p = self.teacher_probs(teacher_out, epoch).chunk(num_global)
 
         total, terms = 0., 0

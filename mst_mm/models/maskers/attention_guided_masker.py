@@ -65,8 +65,8 @@ class AttentionGuidedMasker(nn.Module):
             num_candidates, dim=1, largest=False, sorted=False).indices
         draws = torch.rand((batch, num_candidates),
                            generator=generator,
-                           device=generator.device if generator is not None
-                           else attention.device)
+                           device=generator.device
+                           if generator is not None else attention.device)
         chosen = draws.to(attention.device) < self.p
         mask.scatter_(1, candidates, chosen)
         return mask

@@ -82,8 +82,7 @@ class NameMatchedCosineEMA(CosineEMA):
                 "MessageHub.get_current_instance().update_info('max_iters', "
                 'N) first')
         cosine = (cos(pi * steps / float(max_iters)) + 1) / 2
-        return self.end_momentum - (self.end_momentum -
-                                    self.momentum) * cosine
+        return self.end_momentum - (self.end_momentum - self.momentum) * cosine
 
     @property
     def teacher_momentum(self) -> float:

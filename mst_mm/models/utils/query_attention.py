@@ -3,9 +3,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 
-def query_attention(query: torch.Tensor, tokens: torch.Tensor,
-                    qkv: nn.Linear, num_heads: int,
-                    scale: float) -> torch.Tensor:
+def query_attention(query: torch.Tensor, tokens: torch.Tensor, qkv: nn.Linear,
+                    num_heads: int, scale: float) -> torch.Tensor:
     """One query per sample attending over a block's tokens, per head:
     ``softmax_n(Q_h K_h^T * scale)`` with the block's own projections.
 

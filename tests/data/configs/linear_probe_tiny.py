@@ -7,14 +7,21 @@ _base_ = ('../../../configs/pretrain/benchmarks/'
 arch = dict(embed_dims=32, num_layers=4, num_heads=2, feedforward_channels=64)
 model = dict(
     data_preprocessor=dict(num_classes=2),
-    backbone=dict(arch=dict(_delete_=True, **arch), img_size=32,
-                  patch_size=8, out_indices=(0, 1, 2, 3), frozen_stages=4),
+    backbone=dict(
+        arch=dict(_delete_=True, **arch),
+        img_size=32,
+        patch_size=8,
+        out_indices=(0, 1, 2, 3),
+        frozen_stages=4),
     head=dict(num_classes=2, in_channels=4 * 32, topk=(1, )))
 
 train_pipeline = [
     dict(type='LoadImageFromFile'),
-    dict(type='RandomResizedCrop', scale=32, backend='pillow',
-         interpolation='bicubic'),
+    dict(
+        type='RandomResizedCrop',
+        scale=32,
+        backend='pillow',
+        interpolation='bicubic'),
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
     dict(type='PackInputs'),
 ]
@@ -25,21 +32,39 @@ test_pipeline = [
     dict(type='PackInputs'),
 ]
 train_dataloader = dict(
-    batch_size=4, num_workers=0, persistent_workers=False,
-    dataset=dict(_delete_=True, type='CustomDataset', data_root='data/tiny',
-                 data_prefix='train', pipeline=train_pipeline))
+    batch_size=4,
+    num_workers=0,
+    persistent_workers=False,
+    dataset=dict(
+        _delete_=True,
+        type='CustomDataset',
+        data_root='data/tiny',
+        data_prefix='train',
+        pipeline=train_pipeline))
 val_dataloader = dict(
-    batch_size=4, num_workers=0, persistent_workers=False,
-    dataset=dict(_delete_=True, type='CustomDataset', data_root='data/tiny',
-                 data_prefix='test', pipeline=test_pipeline))
+    batch_size=4,
+    num_workers=0,
+    persistent_workers=False,
+    dataset=dict(
+        _delete_=True,
+        type='CustomDataset',
+        data_root='data/tiny',
+        data_prefix='test',
+        pipeline=test_pipeline))
 test_dataloader = val_dataloader
 val_evaluator = dict(type='Accuracy', topk=(1, ))
 test_evaluator = val_evaluator
 max_epochs = 2
 optim_wrapper = dict(optimizer=dict(lr=0.1))
 param_scheduler = [
-    dict(type='CosineAnnealingLR', T_max=max_epochs, by_epoch=True,
-         begin=0, end=max_epochs, eta_min=0., convert_to_iter_based=True)
+    dict(
+        type='CosineAnnealingLR',
+        T_max=max_epochs,
+        by_epoch=True,
+        begin=0,
+        end=max_epochs,
+        eta_min=0.,
+        convert_to_iter_based=True)
 ]
 train_cfg = dict(max_epochs=max_epochs, val_interval=1)
 default_hooks = dict(

@@ -13,13 +13,14 @@ model = dict(
     backbone=dict(
         arch=dict(
             _delete_=True,
-            embed_dims=16, depths=(1, 1, 1, 1), num_heads=(1, 1, 2, 2)),
+            embed_dims=16,
+            depths=(1, 1, 1, 1),
+            num_heads=(1, 1, 2, 2)),
         img_size=64,
         init_cfg=None),
     neck=dict(in_channels=[16, 32, 64, 128]),
     test_cfg=dict(
-        rpn=dict(nms_pre=50, max_per_img=20),
-        rcnn=dict(max_per_img=5)))
+        rpn=dict(nms_pre=50, max_per_img=20), rcnn=dict(max_per_img=5)))
 
 test_pipeline = [
     dict(type='LoadImageFromFile'),

@@ -75,5 +75,4 @@ param_scheduler = [
     dict(type='PolyLR', power=0.9, begin=0, end=max_iters, by_epoch=False)
 ]
 default_hooks = dict(
-    logger=dict(interval=1),
-    checkpoint=dict(interval=max_iters))
+    logger=dict(interval=1), checkpoint=dict(interval=max_iters))

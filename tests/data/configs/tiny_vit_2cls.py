@@ -17,8 +17,7 @@ model = dict(
     backbone=dict(
         type='VisionTransformer',
         arch=dict(
-            embed_dims=32, num_layers=2, num_heads=2,
-            feedforward_channels=64),
+            embed_dims=32, num_layers=2, num_heads=2, feedforward_channels=64),
         img_size=32,
         patch_size=8,
         out_type='cls_token'),
@@ -34,7 +33,9 @@ pipeline = [
     dict(type='PackInputs'),
 ]
 _dataset = dict(
-    type='CustomDataset', data_root=data_root, data_prefix='',
+    type='CustomDataset',
+    data_root=data_root,
+    data_prefix='',
     pipeline=pipeline)
 train_dataloader = dict(
     batch_size=2,
@@ -55,14 +56,18 @@ train_cfg = dict(by_epoch=True, max_epochs=max_epochs, val_interval=100)
 val_cfg = dict()
 test_cfg = dict()
 
-optim_wrapper = dict(
-    optimizer=dict(type='AdamW', lr=1e-3, weight_decay=0.05))
+optim_wrapper = dict(optimizer=dict(type='AdamW', lr=1e-3, weight_decay=0.05))
 # Per-iteration cosine decay over 4 epochs: the learning rate differs at
 # every iteration, so a resumed run proves it restored the right one.
 param_scheduler = [
     dict(
-        type='CosineAnnealingLR', T_max=4, by_epoch=True, begin=0, end=4,
-        eta_min=1e-5, convert_to_iter_based=True)
+        type='CosineAnnealingLR',
+        T_max=4,
+        by_epoch=True,
+        begin=0,
+        end=4,
+        eta_min=1e-5,
+        convert_to_iter_based=True)
 ]
 
 default_hooks = dict(
