@@ -112,3 +112,20 @@ def test_errors():
     with pytest.raises(ValueError, match='with_mask_token=False'):
         teacher.forward_tokens(
             torch.randn(1, 3, 32, 32), mask=torch.zeros(1, 16).bool())
+
+
+def test_cls_attention_stays_float32_under_bf16_autocast():
+    """The masker ranks patches by this attention: under bf16 autocast it
+    must be the float32 result to the bit, not a bf16 one with ties."""
+    from mst_mm.models.utils import query_attention
+    torch.manual_seed(0)
+    qkv = torch.nn.Linear(32, 96)
+    tokens = torch.randn(2, 50, 32)
+    expected = query_attention(tokens[:, 0], tokens, qkv, 4, 8**-0.5)
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        # what a bf16 einsum would give: visibly different
+        rough = torch.einsum('bd,bnd->bn', tokens[:, 0], tokens)
+        assert rough.dtype == torch.bfloat16
+        got = query_attention(tokens[:, 0], tokens, qkv, 4, 8**-0.5)
+    assert got.dtype == torch.float32
+    assert torch.equal(got, expected)

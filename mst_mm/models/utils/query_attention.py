@@ -23,13 +23,20 @@ def query_attention(query: torch.Tensor, tokens: torch.Tensor, qkv: nn.Linear,
     Returns:
         Tensor: (B, H, N), float32, each row summing to 1.
     """
-    c = tokens.shape[-1]
-    weight, bias = qkv.weight, qkv.bias
-    q = F.linear(query, weight[:c], bias[:c] if bias is not None else None)
-    k = F.linear(tokens, weight[c:2 * c],
-                 bias[c:2 * c] if bias is not None else None)
-    b, n = k.shape[:2]
-    q = q.reshape(b, num_heads, c // num_heads).float()
-    k = k.reshape(b, n, num_heads, c // num_heads).float()
-    logits = torch.einsum('bhd,bnhd->bhn', q, k) * scale
-    return logits.softmax(dim=-1)
+    # float32 throughout, autocast or not: these probabilities rank patches
+    # (the masker's top-k), and under bf16 autocast both the projections and
+    # the einsum would run in bf16, whose 8-bit mantissa turns near-equal
+    # scores (Swin's up-sampled map has few distinct values) into ties.
+    with torch.autocast(device_type=tokens.device.type, enabled=False):
+        c = tokens.shape[-1]
+        weight = qkv.weight.float()
+        bias = qkv.bias.float() if qkv.bias is not None else None
+        q = F.linear(query.float(), weight[:c],
+                     bias[:c] if bias is not None else None)
+        k = F.linear(tokens.float(), weight[c:2 * c],
+                     bias[c:2 * c] if bias is not None else None)
+        b, n = k.shape[:2]
+        q = q.reshape(b, num_heads, c // num_heads)
+        k = k.reshape(b, n, num_heads, c // num_heads)
+        logits = torch.einsum('bhd,bnhd->bhn', q, k) * scale
+        return logits.softmax(dim=-1)
