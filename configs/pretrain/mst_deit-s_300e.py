@@ -4,6 +4,11 @@
 #   tools/dist_train.sh configs/pretrain/mst_deit-s_300e.py 8
 _base_ = './_base_/mst_deit-s_imagenet.py'
 
+# The fast input path (./_base_/): the workers decode, crop and flip; the
+# photometric augmentation runs batched on the GPU, same distributions.
+train_dataloader = dict(dataset=dict(pipeline=_base_.fast_train_pipeline))
+model = dict(data_preprocessor=_base_.fast_data_preprocessor)
+
 max_epochs = 300
 warmup_epochs = 10
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs)

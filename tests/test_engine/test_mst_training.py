@@ -163,3 +163,19 @@ def test_iteration_based_loop_is_refused(tiny_images, tmp_path, train_tool,
             f'train_dataloader.dataset.data_root={tiny_images}',
             'experiment_name=mst_iter_based'
         ])
+
+
+def test_training_on_the_fast_input_path(tiny_images, tmp_path, train_tool,
+                                         data_config):
+    """The device-side augmentation (MultiCropDataPreprocessor) in a real
+    run: every logged loss is finite."""
+    work_dir = str(tmp_path / 'fast')
+    train_tool.main([
+        data_config('mst_tiny_fast_augment.py'), '--work-dir', work_dir,
+        '--cfg-options', f'train_dataloader.dataset.data_root={tiny_images}',
+        'train_cfg.max_epochs=1'
+    ])
+    rows = [r for r in scalars(work_dir) if 'loss' in r]
+    assert len(rows) == 4
+    for key in ('loss', 'loss_distill', 'loss_restore'):
+        assert all(np.isfinite(r[key]) for r in rows), key

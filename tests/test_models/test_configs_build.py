@@ -2,6 +2,7 @@
 import glob
 import os.path as osp
 
+import numpy as np
 import pytest
 import torch
 from mmengine.config import Config
@@ -107,3 +108,56 @@ def test_table4_configs_match_the_paper_setting(row):
             assert masker.num == num
     with open(path) as f:
         assert f'Paper: linear {quoted}' in f.read()
+
+
+def test_imagenet_configs_default_to_the_fast_input_path(tmp_path):
+    """The workers crop and flip, the preprocessor applies exactly the CPU
+    views' other transforms; a JPEG folder goes through both."""
+    import cv2
+    from mmengine.dataset import default_collate
+    from mmpretrain.registry import DATASETS, MODELS
+    cfg = Config.fromfile(
+        osp.join(REPO, 'configs/pretrain/mst_deit-s_300e.py'))
+    geometric = ('RandomResizedCrop', 'RandomFlip')
+    views = [cfg.global_view_1, cfg.global_view_2, cfg.local_view]
+    multi_view = cfg.train_dataloader.dataset.pipeline[1]
+    pre = cfg.model.data_preprocessor
+    assert pre.type == 'MultiCropDataPreprocessor'
+    assert multi_view.num_views == pre.num_views == [1, 1, 8]
+    for view, loader, device in zip(views, multi_view.transforms,
+                                    pre.transforms):
+        assert loader == [t for t in view if t.type in geometric]
+        assert device == [t for t in view if t.type not in geometric]
+        assert len(loader) + len(device) == len(view)
+    for i in range(2):
+        img = np.random.default_rng(i).integers(0, 255, (300, 375, 3))
+        assert cv2.imwrite(str(tmp_path / f'{i}.jpg'), img.astype(np.uint8))
+    init_default_scope('mmpretrain')
+    dataset = DATASETS.build(
+        dict(
+            type='CustomDataset',
+            data_root=str(tmp_path),
+            with_label=False,
+            pipeline=cfg.train_dataloader.dataset.pipeline))
+    batch = default_collate([dataset[0], dataset[1]])
+    assert all(v.dtype == torch.uint8 for v in batch['inputs'])
+    out = MODELS.build(pre)(batch, True)['inputs']
+    assert [tuple(v.shape)
+            for v in out] == [(2, 3, 224, 224)] * 2 + [(2, 3, 96, 96)] * 8
+    assert all(v.dtype == torch.float32 for v in out)
+
+
+@pytest.mark.parametrize('name', [
+    'mst_deit-s_100e_cpu-augment.py', 'mst_vit-tiny-p4_fashion-mnist.py',
+    'dino_vit-tiny-p4_fashion-mnist.py'
+])
+def test_cpu_input_path_configs(name):
+    """The CPU path: every transform on the workers, the plain
+    preprocessor (Fashion-MNIST stays on it: it builds its own views)."""
+    cfg = Config.fromfile(osp.join(REPO, 'configs/pretrain', name))
+    assert cfg.model.data_preprocessor.type == 'SelfSupDataPreprocessor'
+    for view in cfg.train_dataloader.dataset.pipeline[1].transforms:
+        assert [t.type for t in view][:5] == [
+            'RandomResizedCrop', 'RandomFlip', 'RandomApply',
+            'RandomGrayscale', 'GaussianBlur'
+        ]

@@ -59,7 +59,7 @@ def within_binomial(hits, n, p, sigmas=5):
 def sampled(pre, group, seed=0):
     torch.manual_seed(seed)
     ops = pre.view_ops[group]
-    return {op['kind']: p for op, p in zip(ops, pre.sample(ops, N))}
+    return {op['kind']: p for op, p in zip(ops, pre.sample_params(ops, N))}
 
 
 # ------------------------------------------------- parameter statistics ----
@@ -242,7 +242,7 @@ def test_jitter_applies_the_sampled_order(pre, image):
                 order=torch.tensor([order]),
                 factors=[torch.tensor([f]) for f in factors])
         ]
-        out = pre.apply(ops, params, as_tensor(image))
+        out = pre.apply_ops(ops, params, as_tensor(image))
         ref = image
         for which in order:
             ref = calls[which](ref)

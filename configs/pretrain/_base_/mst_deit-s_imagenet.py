@@ -72,6 +72,57 @@ train_pipeline = [
         transforms=[global_view_1, global_view_2, local_view]),
     dict(type='PackInputs'),
 ]
+
+# Two input paths with the same random distributions:
+# - CPU path (`train_pipeline`, `cpu_data_preprocessor`): the views above,
+#   every transform on the data-loader workers; the reference.
+# - Fast path (`fast_train_pipeline`, `fast_data_preprocessor`): the workers
+#   only decode, crop and flip (uint8 crops at their final size); the
+#   views' photometric transforms, the same config dicts, run batched on the
+#   device in MultiCropDataPreprocessor (several times the images per CPU
+#   core, see the README's "Input pipeline" section).
+# This file defaults to the CPU path (the configs that build their own views
+# from it, Fashion-MNIST and the tests' tiny runs, stay on it); the ImageNet
+# configs (../mst_deit-s_300e.py and those built on it) select the fast path,
+# and ../mst_deit-s_100e_cpu-augment.py shows how to select the CPU path.
+geometric_types = ('RandomResizedCrop', 'RandomFlip')
+
+
+def geometric_part(view):
+    return [t for t in view if t['type'] in geometric_types]
+
+
+def photometric_part(view):
+    return [t for t in view if t['type'] not in geometric_types]
+
+
+fast_train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(
+        type='MultiView',
+        num_views=[1, 1, num_local_crops],
+        transforms=[
+            geometric_part(global_view_1),
+            geometric_part(global_view_2),
+            geometric_part(local_view)
+        ]),
+    dict(type='PackInputs'),
+]
+cpu_data_preprocessor = dict(
+    type='SelfSupDataPreprocessor',
+    mean=[123.675, 116.28, 103.53],
+    std=[58.395, 57.12, 57.375],
+    to_rgb=True)
+fast_data_preprocessor = dict(
+    cpu_data_preprocessor,
+    type='MultiCropDataPreprocessor',
+    num_views=[1, 1, num_local_crops],
+    transforms=[
+        photometric_part(global_view_1),
+        photometric_part(global_view_2),
+        photometric_part(local_view)
+    ])
+
 # 8 GPUs x 128 = 1024 images per iteration (Sec. 4.1).
 train_dataloader = dict(
     batch_size=128,
@@ -97,11 +148,7 @@ embed_dims = 384  # DeiT-S
 out_channels = 65536  # K, the head's output dimension (DINO)
 model = dict(
     type='MST',
-    data_preprocessor=dict(
-        type='SelfSupDataPreprocessor',
-        mean=[123.675, 116.28, 103.53],
-        std=[58.395, 57.12, 57.375],
-        to_rgb=True),
+    data_preprocessor=cpu_data_preprocessor,
     backbone=dict(
         type='MSTViT',
         arch='deit-small',  # 384 dims, 12 layers, 6 heads, qkv bias

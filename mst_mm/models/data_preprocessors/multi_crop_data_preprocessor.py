@@ -139,7 +139,10 @@ class MultiCropDataPreprocessor(SelfSupDataPreprocessor):
         low, high = m['range']
         return level / m['total'] * (high - low) + low
 
-    def sample(self, ops: List[dict], n: int, device=None) -> List[dict]:
+    def sample_params(self,
+                      ops: List[dict],
+                      n: int,
+                      device=None) -> List[dict]:
         """Random parameters of ``ops`` for ``n`` samples: per op a dict
         with ``applied`` (n, ) bool and, for the jitter, ``order`` (n, 4)
         (a permutation of brightness, contrast, saturation, hue per sample)
@@ -177,9 +180,9 @@ class MultiCropDataPreprocessor(SelfSupDataPreprocessor):
                     imgs[idx] = fn(imgs[idx], factors[which][idx])
         return imgs
 
-    def apply(self, ops: List[dict], params: List[dict],
-              imgs: torch.Tensor) -> torch.Tensor:
-        """``ops`` with ``params`` (from :meth:`sample`) on ``imgs``
+    def apply_ops(self, ops: List[dict], params: List[dict],
+                  imgs: torch.Tensor) -> torch.Tensor:
+        """``ops`` with ``params`` (from :meth:`sample_params`) on ``imgs``
         (N, 3, H, W) float in [0, 255], stored channel order; modified in
         place and returned."""
         for op, p in zip(ops, params):
@@ -225,8 +228,8 @@ class MultiCropDataPreprocessor(SelfSupDataPreprocessor):
         for num, ops in zip(self.num_views, self.view_ops):
             group = views[start:start + num]
             batch = torch.cat([v.float() for v in group])
-            batch = self.apply(ops, self.sample(ops, len(batch), batch.device),
-                               batch)
+            batch = self.apply_ops(
+                ops, self.sample_params(ops, len(batch), batch.device), batch)
             out.extend(batch.split([len(v) for v in group]))
             start += num
         return out
