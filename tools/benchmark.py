@@ -25,10 +25,24 @@ forward passes of the DeiT-S and Swin-T backbones on 224 x 224 images at
 batch 128 (fp32, as the paper's V100 figures: DeiT-S 1007, Swin-T 755)::
 
     python tools/benchmark.py --inference
+
+``--pipeline DIR`` instead measures the input pipeline on a folder of
+images (JPEGs, e.g. ImageNet's): images per CPU-second (one thread, the
+process's CPU time, so a busy machine does not skew it) of the config's two
+input paths, in alternating rounds: ``cpu`` (``train_pipeline``: every
+transform on the workers) and ``fast`` (``fast_train_pipeline``: decode,
+crop and flip; see configs/pretrain/_base_/). Then the fast path's
+device-side cost: ``MultiCropDataPreprocessor`` (augmentation +
+normalisation) against plain normalisation, per batch of ``--batch`` images
+of the config's view sizes::
+
+    python tools/benchmark.py --pipeline data/imagenet/val --batch 64
 """
 import argparse
 import json
 import multiprocessing as mp
+import os
+import os.path as osp
 import resource
 import statistics
 import time
@@ -73,8 +87,24 @@ def parse_args(argv=None):
         '--inference',
         action='store_true',
         help='time backbone inference (Table 1 im/s)')
+    parser.add_argument(
+        '--pipeline',
+        metavar='DIR',
+        help='time the input pipelines on the images in DIR')
+    parser.add_argument(
+        '--rounds',
+        type=int,
+        default=3,
+        help='--pipeline: alternating passes over DIR per path')
+    parser.add_argument(
+        '--with-step',
+        action='store_true',
+        help='--pipeline: also time an MST training step at --batch and '
+        'report the device-side augmentation as a fraction of it')
     parser.add_argument('--out', help='write the results as JSON here')
     args = parser.parse_args(argv)
+    if args.pipeline is not None and not osp.isdir(args.pipeline):
+        parser.error(f'--pipeline {args.pipeline}: not a directory')
     if args.batch is None:
         args.batch = 128 if args.inference else 64
     if args.device == 'auto':
@@ -231,8 +261,149 @@ def main_inference(args, ctx):
     return results
 
 
+IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.webp')
+
+
+def time_loader_paths(cfg, files, rounds):
+    """Images per CPU-second of the CPU and fast paths' pipelines, one
+    thread, alternating passes over ``files``."""
+    import cv2
+    from mmcv.transforms import Compose
+    from mmengine.registry import init_default_scope
+
+    init_default_scope('mmpretrain')
+    torch.set_num_threads(1)
+    cv2.setNumThreads(1)
+    paths = dict(cpu='train_pipeline', fast='fast_train_pipeline')
+    for key in paths.values():
+        if key not in cfg:
+            raise KeyError(f'--pipeline: the config has no {key!r} (see '
+                           'configs/pretrain/_base_/mst_deit-s_imagenet.py)')
+    pipelines = {k: Compose(cfg[v]) for k, v in paths.items()}
+    for pipeline in pipelines.values():  # warm-up: imports, caches
+        pipeline(dict(img_path=files[0]))
+    cpu_s = dict.fromkeys(pipelines, 0.)
+    for _ in range(rounds):
+        for name, pipeline in pipelines.items():
+            start = time.process_time()
+            for path in files:
+                pipeline(dict(img_path=path))
+            cpu_s[name] += time.process_time() - start
+    return {
+        name:
+        dict(
+            images=rounds * len(files),
+            cpu_s=cpu_s[name],
+            images_per_cpu_s=rounds * len(files) / cpu_s[name])
+        for name in pipelines
+    }
+
+
+def time_device_side(args, cfg):
+    """Median ms per batch of the fast path's preprocessor (augmentation and
+    normalisation) and of normalisation alone, on random uint8 views of
+    the configured sizes."""
+    from mmengine.registry import init_default_scope
+    from mmpretrain.registry import MODELS
+
+    import mst_mm  # noqa: F401
+    init_default_scope('mmpretrain')
+    device = torch.device(args.device)
+    pre_cfg = cfg.fast_data_preprocessor
+    sizes = []
+    for num, view in zip(cfg.fast_train_pipeline[1].num_views,
+                         cfg.fast_train_pipeline[1].transforms):
+        crop = [t for t in view if t.type == 'RandomResizedCrop'][0]
+        sizes += [crop.scale] * num
+    gen = torch.Generator().manual_seed(0)
+    views = [
+        torch.randint(
+            0, 256, (args.batch, 3, s, s), dtype=torch.uint8,
+            generator=gen).to(device) for s in sizes
+    ]
+    plain = {
+        k: v
+        for k, v in pre_cfg.items() if k in ('mean', 'std', 'to_rgb')
+    }
+    modules = dict(
+        augment=MODELS.build(pre_cfg).to(device),
+        normalise=MODELS.build(dict(type='SelfSupDataPreprocessor',
+                                    **plain)).to(device))
+    result = {}
+    for name, module in modules.items():
+        times = []
+        for i in range(args.warmup + args.iters):
+            if device.type == 'cuda':
+                torch.cuda.synchronize()
+            start = time.perf_counter()
+            module(dict(inputs=views, data_samples=None), True)
+            if device.type == 'cuda':
+                torch.cuda.synchronize()
+            if i >= args.warmup:
+                times.append(time.perf_counter() - start)
+        result[name] = 1000 * statistics.median(times)
+    return dict(
+        batch_ms=result['augment'],
+        normalise_ms=result['normalise'],
+        augment_ms=result['augment'] - result['normalise'],
+        views=sizes)
+
+
+def main_pipeline(args):
+    from mmengine.config import Config
+    cfg = Config.fromfile(args.config)
+    files = sorted(
+        osp.join(args.pipeline, f) for f in os.listdir(args.pipeline)
+        if f.lower().endswith(IMAGE_EXTENSIONS))
+    if not files:
+        raise FileNotFoundError(f'--pipeline {args.pipeline}: no images '
+                                f'({", ".join(IMAGE_EXTENSIONS)})')
+    loader = time_loader_paths(cfg, files, args.rounds)
+    ratio = (
+        loader['fast']['images_per_cpu_s'] / loader['cpu']['images_per_cpu_s'])
+    device_side = time_device_side(args, cfg)
+    device = torch.cuda.get_device_name() if args.device == 'cuda' \
+        else f'CPU ({torch.get_num_threads()} threads)'
+    print(f'\ninput pipeline, {args.config}\n{len(files)} images in '
+          f'{args.pipeline}, {args.rounds} alternating rounds, one thread\n')
+    print(f'{"path":<8}{"images/CPU-s":>14}')
+    for name, r in loader.items():
+        print(f'{name:<8}{r["images_per_cpu_s"]:>14.1f}')
+    print(f'\nfast / cpu = {ratio:.2f} images per CPU core')
+    print(f'\ndevice side, {device}, batch {args.batch}, median of '
+          f'{args.iters}: {device_side["batch_ms"]:.1f} ms per batch '
+          f'(augmentation {device_side["augment_ms"]:.1f} ms + '
+          f'normalisation {device_side["normalise_ms"]:.1f} ms)')
+    results = dict(loader=loader, fast_over_cpu=ratio, device=device_side)
+    if args.with_step:
+        ctx = mp.get_context('spawn')
+        queue = ctx.Queue()
+        proc = ctx.Process(target=run_variant, args=(args, 'mst', queue))
+        proc.start()
+        proc.join()
+        if proc.exitcode != 0:
+            raise RuntimeError('the MST step benchmark failed '
+                               f'(exit code {proc.exitcode})')
+        step = queue.get()
+        results['step_ms'] = step['step_ms']
+        results['augment_over_step'] = (
+            device_side['augment_ms'] / step['step_ms'])
+        print(f'MST step {step["step_ms"]:.1f} ms: the augmentation is '
+              f'{100 * results["augment_over_step"]:.1f}% of a step '
+              '(target <= 5% on a GPU)')
+    if args.out:
+        with open(args.out, 'w') as f:
+            json.dump(
+                dict(args=vars(args), device=device, results=results),
+                f,
+                indent=2)
+    return results
+
+
 def main(argv=None):
     args = parse_args(argv)
+    if args.pipeline is not None:
+        return main_pipeline(args)
     if args.inference:
         return main_inference(args, mp.get_context('spawn'))
     ctx = mp.get_context('spawn')

@@ -126,7 +126,13 @@ def test_imagenet_configs_default_to_the_fast_input_path(tmp_path):
     assert multi_view.num_views == pre.num_views == [1, 1, 8]
     for view, loader, device in zip(views, multi_view.transforms,
                                     pre.transforms):
-        assert loader == [t for t in view if t.type in geometric]
+        # The crops' resize is OpenCV's (see the next test); nothing else
+        # differs.
+        assert loader == [
+            dict(t, backend='cv2', interpolation='area')
+            if t.type == 'RandomResizedCrop' else t for t in view
+            if t.type in geometric
+        ]
         assert device == [t for t in view if t.type not in geometric]
         assert len(loader) + len(device) == len(view)
     for i in range(2):
@@ -161,3 +167,31 @@ def test_cpu_input_path_configs(name):
             'RandomResizedCrop', 'RandomFlip', 'RandomApply',
             'RandomGrayscale', 'GaussianBlur'
         ]
+
+
+def test_fast_path_crops_match_the_cpu_path_crops():
+    """Same crop parameters (the same random draws) and, with OpenCV's
+    area interpolation instead of Pillow's bicubic, nearly the same
+    pixels."""
+    from mmcv.transforms import Compose
+    init_default_scope('mmpretrain')
+    cfg = Config.fromfile(
+        osp.join(REPO, 'configs/pretrain/mst_deit-s_300e.py'))
+    yy, xx = np.mgrid[0:375, 0:500]
+    img = 127 + 60 * np.sin(0.05 * xx) * np.cos(0.03 * yy)
+    img = np.stack([img, img[::-1], img[:, ::-1]], -1)
+    img = img + np.random.default_rng(0).normal(0, 10, img.shape)
+    img = np.clip(img, 0, 255).astype(np.uint8)
+    fast_views = cfg.fast_train_pipeline[1].transforms
+    for cpu_view, fast_view in ((cfg.global_view_1, fast_views[0]),
+                                (cfg.local_view, fast_views[2])):
+        crops = {}
+        for name, crop in (('cpu', cpu_view[0]), ('fast', fast_view[0])):
+            np.random.seed(0)
+            crops[name] = [
+                Compose([crop])(dict(img=img.copy()))['img'].astype(float)
+                for _ in range(5)
+            ]
+        for cpu, fast in zip(crops['cpu'], crops['fast']):
+            assert cpu.shape == fast.shape
+            assert np.abs(cpu - fast).mean() < 2.0

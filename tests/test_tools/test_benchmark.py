@@ -47,3 +47,53 @@ def test_inference_benchmark_covers_table1_backbones(run):
     saved, stdout = run(['--inference', '--batch', '1'])
     assert set(saved['results']) == {'DeiT-S', 'Swin-T'}
     assert all(r['images_per_s'] > 0 for r in saved['results'].values())
+
+
+@pytest.fixture
+def jpeg_folder(tmp_path):
+    """4 JPEGs of textured colour, 150 x 120 px."""
+    import cv2
+    import numpy as np
+    folder = tmp_path / 'jpegs'
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:120, 0:150]
+    for i in range(4):
+        img = 127 + 100 * np.sin(rng.uniform(0.05, 0.3) * (xx + i * yy))
+        img = np.stack([img, img[::-1], img[:, ::-1]], -1)
+        assert cv2.imwrite(str(folder / f'{i}.jpg'), img.astype(np.uint8))
+    (folder / 'notes.txt').write_text('not an image')
+    return str(folder)
+
+
+def test_pipeline_benchmark_times_both_input_paths(run, jpeg_folder):
+    saved, stdout = run(
+        ['--pipeline', jpeg_folder, '--rounds', '1', '--batch', '1'])
+    loader = saved['results']['loader']
+    assert set(loader) == {'cpu', 'fast'}
+    for r in loader.values():
+        assert r['images'] == 4  # the text file is skipped
+        assert r['images_per_cpu_s'] > 0
+    assert saved['results']['fast_over_cpu'] == pytest.approx(
+        loader['fast']['images_per_cpu_s'] / loader['cpu']['images_per_cpu_s'])
+    device = saved['results']['device']
+    assert device['views'] == [224, 224] + [96] * 8
+    assert device['batch_ms'] > 0 and device['normalise_ms'] > 0
+    assert 'fast / cpu =' in stdout
+
+
+def test_pipeline_benchmark_refuses_a_config_without_the_fast_path(
+        repo_root, subprocess_env, jpeg_folder):
+    proc = subprocess.run([
+        sys.executable,
+        osp.join(repo_root, 'tools',
+                 'benchmark.py'), '--pipeline', jpeg_folder, '--config',
+        'tests/data/configs/tiny_vit_2cls.py', '--device', 'cpu'
+    ],
+                          cwd=repo_root,
+                          env=subprocess_env,
+                          capture_output=True,
+                          text=True,
+                          timeout=600)
+    assert proc.returncode != 0
+    assert "the config has no 'train_pipeline'" in proc.stderr

@@ -89,7 +89,15 @@ geometric_types = ('RandomResizedCrop', 'RandomFlip')
 
 
 def geometric_part(view):
-    return [t for t in view if t['type'] in geometric_types]
+    # Pillow's bicubic resize (antialiased) is ~85% of the fast path's CPU
+    # time; OpenCV's area interpolation is ~4x cheaper and, for these mostly
+    # down-scaling crops, within about one grey level (mean) of Pillow's
+    # (OpenCV's bicubic aliases: 3-4 levels). Crop parameters are unchanged.
+    return [
+        dict(t, backend='cv2', interpolation='area')
+        if t['type'] == 'RandomResizedCrop' else t for t in view
+        if t['type'] in geometric_types
+    ]
 
 
 def photometric_part(view):
