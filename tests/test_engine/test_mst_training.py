@@ -168,14 +168,29 @@ def test_iteration_based_loop_is_refused(tiny_images, tmp_path, train_tool,
 def test_training_on_the_fast_input_path(tiny_images, tmp_path, train_tool,
                                          data_config):
     """The device-side augmentation (MultiCropDataPreprocessor) in a real
-    run: every logged loss is finite."""
-    work_dir = str(tmp_path / 'fast')
-    train_tool.main([
-        data_config('mst_tiny_fast_augment.py'), '--work-dir', work_dir,
-        '--cfg-options', f'train_dataloader.dataset.data_root={tiny_images}',
-        'train_cfg.max_epochs=1'
-    ])
-    rows = [r for r in scalars(work_dir) if 'loss' in r]
-    assert len(rows) == 4
+    run: every logged loss is finite, and a resumed run draws the same
+    augmentation (the RNG state is in the checkpoint) and ends exactly like
+    the uninterrupted one."""
+
+    def train(work_dir, *extra):
+        train_tool.main([
+            data_config('mst_tiny_fast_augment.py'), '--work-dir', work_dir,
+            '--cfg-options',
+            f'train_dataloader.dataset.data_root={tiny_images}',
+            'train_cfg.max_epochs=2', *extra
+        ])
+
+    full, resumed = str(tmp_path / 'full'), str(tmp_path / 'resumed')
+    train(full)
+    rows = [r for r in scalars(full) if 'loss' in r]
+    assert len(rows) == 8
     for key in ('loss', 'loss_distill', 'loss_restore'):
         assert all(np.isfinite(r[key]) for r in rows), key
+    train(resumed, '--resume', osp.join(full, 'epoch_1.pth'))
+    a = _load_checkpoint(osp.join(full, 'epoch_2.pth'))['state_dict']
+    b = _load_checkpoint(osp.join(resumed, 'epoch_2.pth'))['state_dict']
+    for key in a:
+        torch.testing.assert_close(b[key], a[key], msg=key)
+    assert [r['loss'] for r in scalars(resumed)
+            if 'loss' in r] == pytest.approx([r['loss'] for r in rows[-4:]],
+                                             rel=1e-5)

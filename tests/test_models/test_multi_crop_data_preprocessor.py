@@ -281,6 +281,13 @@ def test_wrong_number_of_views_is_refused(pre):
         pre(dict(inputs=views, data_samples=None), True)
 
 
+def test_views_of_different_sizes_in_one_group_are_refused():
+    pre = MultiCropDataPreprocessor(num_views=[2], transforms=[[]])
+    views = [torch.zeros(1, 3, 8, 8), torch.zeros(1, 3, 4, 4)]
+    with pytest.raises(ValueError, match=r'views 0-1 .* \[\(3, 4, 4\), '):
+        pre.augment(views)
+
+
 def test_unsupported_transforms_are_refused():
     with pytest.raises(ValueError, match="'RandomResizedCrop'.*geometric"):
         MultiCropDataPreprocessor(
@@ -292,3 +299,25 @@ def test_unsupported_transforms_are_refused():
         MultiCropDataPreprocessor(
             num_views=[1],
             transforms=[[dict(type='RandomGrayscale', keep_channels=False)]])
+
+
+def test_augment_applies_each_op_at_its_rate():
+    """End to end through augment(): the share of images a transform
+    changed matches its probability, per view group."""
+    pre = MultiCropDataPreprocessor(
+        num_views=[1, 2],
+        transforms=[[
+            dict(type='RandomGrayscale', prob=0.2, keep_channels=True)
+        ], [dict(type='Solarize', thr=128, prob=0.7)]])
+    torch.manual_seed(0)
+    n = 2000
+    colour = torch.tensor([200., 40., 90.]).view(1, 3, 1, 1)
+    views = [colour.expand(n, 3, 2, 2).clone() for _ in range(3)]
+    out = pre.augment(views)
+    grey = (out[0][:, 0] == out[0][:, 1]).all(dim=(1, 2))
+    assert within_binomial(int(grey.sum()), n, 0.2)
+    for view in out[1:]:  # 200 >= 128 is inverted to 55
+        solarized = view[:, 0, 0, 0] == 55
+        assert within_binomial(int(solarized.sum()), n, 0.7)
+    # The views of a group draw independently.
+    assert not torch.equal(out[1][:, 0, 0, 0], out[2][:, 0, 0, 0])

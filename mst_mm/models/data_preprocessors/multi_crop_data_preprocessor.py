@@ -227,6 +227,13 @@ class MultiCropDataPreprocessor(SelfSupDataPreprocessor):
         out, start = [], 0
         for num, ops in zip(self.num_views, self.view_ops):
             group = views[start:start + num]
+            shapes = {tuple(v.shape[1:]) for v in group}
+            if len(shapes) > 1:
+                raise ValueError(
+                    f'MultiCropDataPreprocessor: views {start}-'
+                    f'{start + num - 1} form one group (num_views '
+                    f'{self.num_views}) but have different shapes '
+                    f'{sorted(shapes)}; a group shares its crop size.')
             batch = torch.cat([v.float() for v in group])
             batch = self.apply_ops(
                 ops, self.sample_params(ops, len(batch), batch.device), batch)
