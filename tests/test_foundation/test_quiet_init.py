@@ -8,19 +8,14 @@ from mst_mm.utils import init_weights_quietly
 
 
 def _tiny_vit():
-    from mmpretrain.registry import MODELS
-
-    import mst_mm  # noqa: F401
-    return MODELS.build(
-        dict(
-            type='MSTViT',
-            arch=dict(
-                embed_dims=16,
-                num_layers=1,
-                num_heads=2,
-                feedforward_channels=32),
-            img_size=16,
-            patch_size=4))
+    # built directly: the registry lookup would depend on the default scope
+    # that earlier tests left behind
+    from mst_mm.models.backbones import MSTViT
+    return MSTViT(
+        arch=dict(
+            embed_dims=16, num_layers=1, num_heads=2, feedforward_channels=32),
+        img_size=16,
+        patch_size=4)
 
 
 def _console(logger):
