@@ -143,12 +143,26 @@ def main(argv=None):
     for name, metrics in results.items():
         lines.append(f'| {name} | ' + ' | '.join(f'{metrics[f"k{k}_top1"]:.1f}'
                                                  for k in ks) + ' |')
+    signals = collapse_signals(runs, work_dir)
+    lines += [
+        '', 'Collapse signals of each teacher at the end of pre-training '
+        '(fractions of ln K; healthy: entropy < 0.5, batch entropy > 0.5):',
+        '', '| run | teacher entropy / ln K | batch-mean entropy / ln K |',
+        '| --- | --- | --- |'
+    ] + [
+        f'| {name} | {s["entropy"]:.2f} | {s["batch_entropy"]:.2f} |'
+        for name, s in signals.items()
+    ]
     table = '\n'.join(lines)
     with open(osp.join(work_dir, 'results.md'), 'w') as f:
         f.write(table + '\n')
     with open(osp.join(work_dir, 'results.json'), 'w') as f:
         json.dump(
-            dict(knn=results, checkpoints=checkpoints, seconds=timings),
+            dict(
+                knn=results,
+                collapse_signals=signals,
+                checkpoints=checkpoints,
+                seconds=timings),
             f,
             indent=2)
     print('\n' + table)
@@ -157,6 +171,24 @@ def main(argv=None):
     print('time per step (s): ' + ', '.join(f'{k} {v:.0f}'
                                             for k, v in timings.items()))
     return results
+
+
+def collapse_signals(runs, work_dir):
+    """Each run's final teacher entropy and batch entropy over ln K."""
+    import math
+
+    from mmengine.config import Config
+
+    from mst_mm.evaluation import final_run_signals
+    out = {}
+    for name, config, sub in runs:
+        log_k = math.log(
+            Config.fromfile(osp.join(REPO, config)).model.head.out_channels)
+        found = final_run_signals(osp.join(work_dir, sub))
+        out[name] = dict(
+            entropy=found['teacher_entropy'] / log_k,
+            batch_entropy=found['teacher_batch_entropy'] / log_k)
+    return out
 
 
 if __name__ == '__main__':

@@ -140,28 +140,6 @@ def variant_config(name, seed, run_dir, data, cfg_options):
     return path
 
 
-def final_signals(run_dir, num_last=3):
-    """Teacher entropy and batch entropy at the end of training (the mean
-    of the last ``num_last`` logged values) from the run's scalars.json."""
-    found = []
-    for root, _, files in os.walk(run_dir):
-        if 'scalars.json' in files:
-            found.append(osp.join(root, 'scalars.json'))
-    if not found:
-        return {}
-    rows = []
-    with open(sorted(found)[-1]) as f:
-        for line in f:
-            rows.append(json.loads(line))
-    out = {}
-    for key in ('teacher_entropy', 'teacher_batch_entropy', 'distill_kl',
-                'loss_restore'):
-        values = [r[key] for r in rows if key in r]
-        if values:
-            out[key] = float(np.mean(values[-num_last:]))
-    return out
-
-
 def evaluate(config, checkpoint, features='backbone'):
     """k-NN and linear-probe top-1 of one backbone: the teacher of
     ``checkpoint``, a seeded random one (``'random'``), or the raw pixels
@@ -207,6 +185,7 @@ def evaluate(config, checkpoint, features='backbone'):
 
 def train_and_evaluate(name, seed, args, data):
     """One (variant, seed) run; skipped when its result is there."""
+    from mst_mm.evaluation import final_run_signals
     run_dir = osp.join(args.work_dir, name.replace(' ', '_'), f'seed{seed}')
     result_file = osp.join(run_dir, 'result.json')
     if osp.isfile(result_file):
@@ -225,7 +204,7 @@ def train_and_evaluate(name, seed, args, data):
         checkpoint=checkpoint,
         train_seconds=seconds,
         **evaluate(config, checkpoint),
-        **final_signals(run_dir))
+        **final_run_signals(run_dir))
     result['ln_K'] = math.log(Config.fromfile(config).model.head.out_channels)
     with open(result_file, 'w') as f:
         json.dump(result, f, indent=2)
