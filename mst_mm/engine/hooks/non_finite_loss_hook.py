@@ -89,11 +89,12 @@ class NonFiniteLossHook(Hook):
                          batch_idx: int,
                          data_batch=None,
                          outputs=None) -> None:
-        bad = {
-            k: float(v)
-            for k, v in (outputs or {}).items()
-            if 'loss' in k and not math.isfinite(float(v))
+        # detached: float() of a tensor that requires grad warns every run
+        losses = {
+            k: float(v.detach() if isinstance(v, torch.Tensor) else v)
+            for k, v in (outputs or {}).items() if 'loss' in k
         }
+        bad = {k: v for k, v in losses.items() if not math.isfinite(v)}
         if bad:
             raise FloatingPointError(
                 f'Non-finite loss at iteration {runner.iter + 1} (epoch '
