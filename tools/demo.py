@@ -21,11 +21,11 @@ and ``results.json``. Every step shows mmengine's progress and ETA.
 """
 import argparse
 import json
-import os
 import os.path as osp
-import subprocess
 import sys
-import time
+
+from mst_mm.utils.tool_steps import data_root_options as data_options
+from mst_mm.utils.tool_steps import run_step
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 MST_CONFIG = 'configs/pretrain/mst_vit-tiny-p4_fashion-mnist.py'
@@ -53,25 +53,7 @@ def parse_args(argv=None):
 
 def run(cmd, what):
     """Run a step of the demo, streaming its output (progress bars)."""
-    print(f'\n==> {what}\n    {" ".join(cmd)}', flush=True)
-    start = time.time()
-    env = dict(os.environ)
-    env['PYTHONPATH'] = REPO + (
-        os.pathsep + env['PYTHONPATH'] if env.get('PYTHONPATH') else '')
-    proc = subprocess.run(cmd, cwd=REPO, env=env)
-    if proc.returncode != 0:
-        raise SystemExit(f'demo: step "{what}" failed (exit code '
-                         f'{proc.returncode}); see its output above')
-    print(f'    ({what}: {time.time() - start:.0f} s)', flush=True)
-    return time.time() - start
-
-
-def data_options(data):
-    return [
-        f'train_dataloader.dataset.data_root={data}',
-        f'knn_evaluation.train_dataloader.dataset.data_root={data}',
-        f'knn_evaluation.val_dataloader.dataset.data_root={data}',
-    ]
+    return run_step(cmd, what, REPO, 'demo')
 
 
 def main(argv=None):

@@ -31,12 +31,14 @@ import json
 import math
 import os
 import os.path as osp
-import subprocess
 import sys
 import time
 
 import numpy as np
 from mmengine.config import Config, DictAction
+
+from mst_mm.utils.tool_steps import data_root_options as data_options
+from mst_mm.utils.tool_steps import run_step
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 MST_CONFIG = osp.join(REPO,
@@ -102,26 +104,10 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def data_options(data):
-    return [
-        f'train_dataloader.dataset.data_root={data}',
-        f'knn_evaluation.train_dataloader.dataset.data_root={data}',
-        f'knn_evaluation.val_dataloader.dataset.data_root={data}',
-    ]
-
-
 def run(cmd, what):
-    print(f'\n==> {what}\n    {" ".join(cmd)}', flush=True)
-    start = time.time()
-    env = dict(os.environ)
-    env['PYTHONPATH'] = REPO + (
-        os.pathsep + env['PYTHONPATH'] if env.get('PYTHONPATH') else '')
-    proc = subprocess.run(cmd, cwd=REPO, env=env)
-    if proc.returncode != 0:
-        raise SystemExit(f'study: step "{what}" failed (exit code '
-                         f'{proc.returncode}); see its output above. Run '
-                         'the same command again to resume.')
-    return time.time() - start
+    """Run a step of the study, streaming its output (progress bars)."""
+    return run_step(cmd, what, REPO, 'study',
+                    'Run the same command again to resume.')
 
 
 def variant_config(name, seed, run_dir, data, cfg_options):
