@@ -16,7 +16,7 @@ learns something, and what it does.
 It prints a table at the end and writes it to ``<work-dir>/results.md``
 and ``results.json``. Every step shows mmengine's progress and ETA.
 
-    python tools/demo.py                     # about 15 minutes on 2 cores
+    python tools/demo.py                     # about 17 minutes on 2 idle cores
     python tools/demo.py --skip-dino         # MST only
 """
 import argparse
