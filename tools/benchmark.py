@@ -31,10 +31,10 @@ images (JPEGs, e.g. ImageNet's): images per CPU-second (one thread, the
 process's CPU time, so a busy machine does not skew it) of the config's two
 input paths, in alternating rounds: ``cpu`` (``train_pipeline``: every
 transform on the workers) and ``fast`` (``fast_train_pipeline``: decode,
-crop and flip; see configs/pretrain/_base_/). Then the fast path's
-device-side cost: ``MultiCropDataPreprocessor`` (augmentation +
-normalisation) against plain normalisation, per batch of ``--batch`` images
-of the config's view sizes::
+crop and flip; see configs/pretrain/_base_/datasets/mst_multicrop.py).
+Then the fast path's device-side cost: ``MultiCropDataPreprocessor``
+(augmentation + normalisation) against plain normalisation, per batch of
+``--batch`` images of the config's view sizes::
 
     python tools/benchmark.py --pipeline data/imagenet/val --batch 64
 """
@@ -278,7 +278,8 @@ def time_loader_paths(cfg, files, rounds):
     for key in paths.values():
         if key not in cfg:
             raise KeyError(f'--pipeline: the config has no {key!r} (see '
-                           'configs/pretrain/_base_/mst_deit-s_imagenet.py)')
+                           'configs/pretrain/_base_/datasets/'
+                           'mst_multicrop.py)')
     pipelines = {k: Compose(cfg[v]) for k, v in paths.items()}
     for pipeline in pipelines.values():  # warm-up: imports, caches
         pipeline(dict(img_path=files[0]))

@@ -5,9 +5,10 @@ The training split is the memory bank, the validation split the queries;
 features are the backbone's cls token (L2-normalised inside the classifier),
 votes are weighted by exp(cosine / T), T = 0.07, for k in {10, 20, 100, 200}.
 Data, pipeline, k and T come from the config's ``knn_evaluation`` dict (see
-configs/pretrain/_base_/mst_deit-s_imagenet.py). Runs in batches, across
-processes (``--launcher pytorch`` / tools/dist_knn.sh), with a progress bar;
-the similarity is computed a chunk of queries at a time, never N x N.
+configs/pretrain/_base_/datasets/imagenet_multicrop.py). Runs in batches,
+across processes (``--launcher pytorch`` / tools/dist_knn.sh), with a
+progress bar; the similarity is computed a chunk of queries at a time, never
+N x N.
 
     python tools/knn_eval.py CONFIG CHECKPOINT            # teacher backbone
     python tools/knn_eval.py CONFIG CHECKPOINT --network student
@@ -101,7 +102,7 @@ def main(argv=None):
         raise KeyError(f'{args.config} has no `knn_evaluation` dict (data '
                        'loaders of the memory bank and the queries, ks, '
                        'temperature); see configs/pretrain/_base_/'
-                       'mst_deit-s_imagenet.py')
+                       'datasets/imagenet_multicrop.py')
     ks, temperature = knn_settings(knn_cfg, args.ks, args.temperature,
                                    args.config)
     if args.launcher != 'none':

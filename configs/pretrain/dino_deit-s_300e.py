@@ -6,5 +6,4 @@
 #   tools/dist_train.sh configs/pretrain/dino_deit-s_300e.py 8
 _base_ = './mst_deit-s_300e.py'
 
-model = dict(
-    masker=None, neck=None, restore_weight=0., head=dict(use_bn=False))
+model = dict(masker=None, neck=None, head=dict(use_bn=False))

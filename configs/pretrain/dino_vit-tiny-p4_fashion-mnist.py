@@ -6,4 +6,4 @@
 #   python tools/train.py configs/pretrain/dino_vit-tiny-p4_fashion-mnist.py
 _base_ = './mst_vit-tiny-p4_fashion-mnist.py'
 
-model = dict(masker=None, neck=None, restore_weight=0.)
+model = dict(masker=None, neck=None)

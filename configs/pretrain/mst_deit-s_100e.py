@@ -7,30 +7,12 @@
 _base_ = './mst_deit-s_300e.py'
 
 max_epochs = 100
-warmup_epochs = 10
-train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs)
+train_cfg = dict(max_epochs=max_epochs)
 param_scheduler = [
+    _base_.lr_warmup,
     dict(
-        type='LinearLR',
-        start_factor=1e-6,
-        by_epoch=True,
-        begin=0,
-        end=warmup_epochs,
-        convert_to_iter_based=True),
-    dict(
-        type='CosineAnnealingLR',
-        T_max=max_epochs - warmup_epochs,
-        eta_min=1e-6,
-        by_epoch=True,
-        begin=warmup_epochs,
-        end=max_epochs,
-        convert_to_iter_based=True),
-    dict(
-        type='CosineAnnealingWeightDecay',
-        eta_min=0.4,
-        T_max=max_epochs,
-        by_epoch=True,
-        begin=0,
-        end=max_epochs,
-        convert_to_iter_based=True),
+        _base_.lr_cosine,
+        T_max=max_epochs - _base_.warmup_epochs,
+        end=max_epochs),
+    dict(_base_.wd_cosine, T_max=max_epochs, end=max_epochs),
 ]

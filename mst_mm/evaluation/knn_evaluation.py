@@ -106,7 +106,7 @@ def build_knn_dataloaders(knn_cfg: dict, source: str = 'the config'):
             raise KeyError(
                 f'knn_evaluation of {source} has no {name!r} (the memory '
                 'bank is train_dataloader, the queries val_dataloader); see '
-                'configs/pretrain/_base_/mst_deit-s_imagenet.py')
+                'configs/pretrain/_base_/datasets/imagenet_multicrop.py')
     loaders = []
     for name in names:
         loader_cfg = copy.deepcopy(knn_cfg[name])

@@ -1,7 +1,7 @@
 """MultiCropDataPreprocessor: the device-side photometric augmentation.
 
 Its random parameters are checked statistically against the CPU pipeline's
-transforms (configs/pretrain/_base_/mst_deit-s_imagenet.py), and its images
+transforms (configs/pretrain/_base_/datasets/mst_multicrop.py), and its images
 against mmcv/Pillow (the CPU implementation) for fixed parameters.
 """
 import os.path as osp
@@ -28,8 +28,8 @@ STD = [58.395, 57.12, 57.375]
 @pytest.fixture(scope='module')
 def base_cfg(repo_root):
     return Config.fromfile(
-        osp.join(repo_root, 'configs', 'pretrain', '_base_',
-                 'mst_deit-s_imagenet.py'))
+        osp.join(repo_root, 'configs', 'pretrain', '_base_', 'datasets',
+                 'mst_multicrop.py'))
 
 
 def photometric(view):

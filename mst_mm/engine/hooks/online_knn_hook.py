@@ -83,8 +83,8 @@ class OnlineKNNHook(Hook):
             raise KeyError(
                 'OnlineKNNHook: the config has no `knn_evaluation` dict '
                 '(data loaders of the memory bank and the queries, ks, '
-                'temperature); add one as configs/pretrain/_base_/'
-                'mst_deit-s_imagenet.py does, or pass knn_cfg')
+                'temperature); add one as configs/pretrain/_base_/datasets/'
+                'imagenet_multicrop.py does, or pass knn_cfg')
         ks, temperature = knn_settings(knn_cfg)
         self.ks = tuple(self.ks or ks)
         self.temperature = self.temperature or temperature

@@ -1,9 +1,13 @@
-# A tiny MST run for the tests: the real DeiT-S recipe
-# (configs/pretrain/_base_/mst_deit-s_imagenet.py) scaled down to a 2-layer
-# ViT on 32 px images, on CPU. data_root is set by the test.
-_base_ = '../../../configs/pretrain/_base_/mst_deit-s_imagenet.py'
+# A tiny MST run for the tests: the real DeiT-S recipe's pieces
+# (configs/pretrain/_base_/) scaled down to a 2-layer ViT on 32 px images,
+# on CPU, crop and flip only (CPU input path). data_root is set by the test.
+_base_ = [
+    '../../../configs/pretrain/_base_/datasets/mst_multicrop.py',
+    '../../../configs/pretrain/_base_/models/mst_deit-s.py',
+    '../../../configs/pretrain/_base_/schedules/mst_adamw_cosine_300e.py',
+    '../../../configs/pretrain/_base_/default_runtime.py',
+]
 
-dataset_type = 'CustomDataset'
 global_crop = dict(
     type='RandomResizedCrop',
     scale=32,
@@ -29,16 +33,14 @@ train_pipeline = [
 train_dataloader = dict(
     batch_size=4,
     num_workers=0,
-    persistent_workers=False,
-    pin_memory=False,
     dataset=dict(
-        _delete_=True,
-        type=dataset_type,
+        type='CustomDataset',
         data_root='data/tiny',
         with_label=False,
         pipeline=train_pipeline))
 
 model = dict(
+    data_preprocessor=_base_.cpu_data_preprocessor,
     backbone=dict(
         arch=dict(
             _delete_=True,
@@ -62,38 +64,13 @@ model = dict(
     distill_loss=dict(out_channels=128, warmup_teacher_temp_epochs=2),
     masker=dict(num=2, p=0.5))
 
-optim_wrapper = dict(
-    type='OptimWrapper',
-    _delete_=True,
-    constructor='TrainableParamsOptimWrapperConstructor',
-    optimizer=dict(type='AdamW', lr=1e-3, weight_decay=0.04),
-    paramwise_cfg=dict(norm_decay_mult=0.0, bias_decay_mult=0.0))
+optim_wrapper = dict(optimizer=dict(lr=1e-3))
 max_epochs = 4
-train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs)
+train_cfg = dict(max_epochs=max_epochs)
 param_scheduler = [
-    dict(
-        type='LinearLR',
-        start_factor=1e-3,
-        by_epoch=True,
-        begin=0,
-        end=1,
-        convert_to_iter_based=True),
-    dict(
-        type='CosineAnnealingLR',
-        T_max=max_epochs - 1,
-        eta_min=1e-6,
-        by_epoch=True,
-        begin=1,
-        end=max_epochs,
-        convert_to_iter_based=True),
-    dict(
-        type='CosineAnnealingWeightDecay',
-        eta_min=0.4,
-        T_max=max_epochs,
-        by_epoch=True,
-        begin=0,
-        end=max_epochs,
-        convert_to_iter_based=True),
+    dict(_base_.lr_warmup, start_factor=1e-3, end=1),
+    dict(_base_.lr_cosine, T_max=max_epochs - 1, begin=1, end=max_epochs),
+    dict(_base_.wd_cosine, T_max=max_epochs, end=max_epochs),
 ]
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=1),
@@ -109,24 +86,17 @@ knn_pipeline = [
     dict(type='CenterCrop', crop_size=32),
     dict(type='PackInputs'),
 ]
+knn_loader = dict(
+    _base_.knn_loader,
+    batch_size=4,
+    num_workers=0,
+    dataset=dict(
+        type='CustomDataset',
+        data_root='data/tiny_labelled',
+        data_prefix='train',
+        pipeline=knn_pipeline))
 knn_evaluation = dict(
     ks=(1, 3),
-    temperature=0.07,
-    train_dataloader=dict(
-        batch_size=4,
-        num_workers=0,
-        dataset=dict(
-            _delete_=True,
-            type='CustomDataset',
-            data_root='data/tiny_labelled',
-            data_prefix='train',
-            pipeline=knn_pipeline)),
+    train_dataloader=knn_loader,
     val_dataloader=dict(
-        batch_size=4,
-        num_workers=0,
-        dataset=dict(
-            _delete_=True,
-            type='CustomDataset',
-            data_root='data/tiny_labelled',
-            data_prefix='test',
-            pipeline=knn_pipeline)))
+        knn_loader, dataset=dict(knn_loader['dataset'], data_prefix='test')))

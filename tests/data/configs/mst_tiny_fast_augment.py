@@ -1,8 +1,8 @@
 # The tiny MST run on the fast input path: the workers only crop and flip
 # (mst_tiny.py's pipeline), MultiCropDataPreprocessor applies the paper's
-# photometric transforms (../../../configs/pretrain/_base_/) on the device:
-# the first global views' to both global views, the local views' to the
-# local ones.
+# photometric transforms (configs/pretrain/_base_/datasets/mst_multicrop.py)
+# on the device: the first global views' to both global views, the local
+# views' to the local ones.
 _base_ = './mst_tiny.py'
 
 model = dict(
