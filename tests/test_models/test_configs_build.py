@@ -1,4 +1,5 @@
 """Every shipped pre-training and probing config loads and builds."""
+import ast
 import glob
 import os.path as osp
 
@@ -32,6 +33,14 @@ def test_config_builds(path):
         assert cfg.model.masker is None or cfg.model.masker.type in (
             'AttentionGuidedMasker', 'RandomMasker')
         assert model.teacher.module.backbone.mask_token is None
+        # The normalisation is set inside `model` (tools build cfg.model
+        # without a runner, which would merge a top-level one).
+        pre = cfg.model.data_preprocessor
+        assert len(pre.mean) == len(pre.std) == 3
+        # Without a decoder there is nothing to restore: the DINO configs
+        # leave lambda2 to the algorithm.
+        if cfg.model.neck is None:
+            assert model.restore_weight == 0.
     del model
     torch.cuda.empty_cache()
 
@@ -195,3 +204,71 @@ def test_fast_path_crops_match_the_cpu_path_crops():
         for cpu, fast in zip(crops['cpu'], crops['fast']):
             assert cpu.shape == fast.shape
             assert np.abs(cpu - fast).mean() < 2.0
+
+
+def _base_files(path):
+    """The config files a config names in `_base_`."""
+    with open(path) as f:
+        tree = ast.parse(f.read())
+    base, = [
+        node.value for node in tree.body if isinstance(node, ast.Assign)
+        and getattr(node.targets[0], 'id', None) == '_base_'
+    ]
+    return ast.literal_eval(base)
+
+
+def test_fashion_mnist_shares_the_model_and_schedule_of_imagenet():
+    """The demo inherits the DeiT-S recipe's model, schedule and runtime
+    pieces and brings only its own dataset piece; its schedule differs from
+    the 300-epoch one in its epochs only."""
+    paths = {
+        name: osp.join(REPO, 'configs/pretrain', name)
+        for name in ('mst_deit-s_300e.py', 'mst_vit-tiny-p4_fashion-mnist.py')
+    }
+    imagenet, fashion = (_base_files(p) for p in paths.values())
+    shared = [
+        './_base_/models/mst_deit-s.py',
+        './_base_/schedules/mst_adamw_cosine_300e.py',
+        './_base_/default_runtime.py'
+    ]
+    assert [b for b in imagenet if b in shared] == shared
+    assert [b for b in fashion if b in shared] == shared
+    assert set(imagenet) - set(shared) == {
+        './_base_/datasets/imagenet_multicrop.py'
+    }
+    assert set(fashion) - set(shared) == {
+        './_base_/datasets/fashion_mnist_multicrop.py'
+    }
+    full, demo = (Config.fromfile(p) for p in paths.values())
+    epochs = ('begin', 'end', 'T_max')
+    assert len(full.param_scheduler) == len(demo.param_scheduler) == 3
+    for a, b in zip(full.param_scheduler, demo.param_scheduler):
+        assert {k: v for k, v in a.items() if k not in epochs} == \
+            {k: v for k, v in b.items() if k not in epochs}
+    assert (demo.param_scheduler[1].begin, demo.param_scheduler[1].end,
+            demo.train_cfg.max_epochs) == (1, 6, 6)
+    for key in ('type', 'restore_loss', 'masker', 'distill_weight',
+                'restore_weight', 'end_momentum'):
+        assert demo.model[key] == full.model[key], key
+    assert demo.model.backbone.type == full.model.backbone.type
+
+
+# Every pre-training config (the probing benchmarks have no k-NN).
+KNN_CONFIGS = [p for p in CONFIGS if 'benchmarks' not in p]
+KNN_CONFIGS.append(osp.join(REPO, 'tests', 'data', 'configs', 'mst_tiny.py'))
+
+
+@pytest.mark.parametrize(
+    'path', KNN_CONFIGS, ids=[osp.relpath(p, REPO) for p in KNN_CONFIGS])
+def test_knn_loaders_differ_in_their_split_only(path):
+    """The memory bank and the queries come from one loader dict: same
+    dataset type, root, pipeline, batch and sampler; train split vs
+    val/test."""
+    knn = Config.fromfile(path).knn_evaluation
+    bank, queries = knn.train_dataloader, knn.val_dataloader
+    split = 'split' if 'split' in bank.dataset else 'data_prefix'
+    assert (bank.dataset[split], queries.dataset[split]) in (('train', 'val'),
+                                                             ('train', 'test'))
+    assert dict(bank, dataset=dict(bank.dataset, **{split: None})) == \
+        dict(queries, dataset=dict(queries.dataset, **{split: None}))
+    assert bank.sampler.shuffle is False
