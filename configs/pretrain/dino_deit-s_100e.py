@@ -6,4 +6,5 @@
 #   tools/dist_train.sh configs/pretrain/dino_deit-s_100e.py 8
 _base_ = './mst_deit-s_100e.py'
 
+# Without the decoder MST sets restore_weight (lambda2) to 0 itself.
 model = dict(masker=None, neck=None, head=dict(use_bn=False))

@@ -6,4 +6,5 @@
 #   python tools/train.py configs/pretrain/dino_vit-tiny-p4_fashion-mnist.py
 _base_ = './mst_vit-tiny-p4_fashion-mnist.py'
 
+# Without the decoder MST sets restore_weight (lambda2) to 0 itself.
 model = dict(masker=None, neck=None)
