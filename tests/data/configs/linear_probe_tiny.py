@@ -53,14 +53,7 @@ test_evaluator = val_evaluator
 max_epochs = 2
 optim_wrapper = dict(optimizer=dict(lr=0.1))
 param_scheduler = [
-    dict(
-        type='CosineAnnealingLR',
-        T_max=max_epochs,
-        by_epoch=True,
-        begin=0,
-        end=max_epochs,
-        eta_min=0.,
-        convert_to_iter_based=True)
+    dict(_base_.param_scheduler[0], T_max=max_epochs, end=max_epochs)
 ]
 train_cfg = dict(max_epochs=max_epochs, val_interval=1)
 default_hooks = dict(

@@ -14,12 +14,7 @@ global_crop = dict(
     crop_ratio_range=(0.4, 1.0),
     interpolation='bicubic',
     backend='pillow')
-local_crop = dict(
-    type='RandomResizedCrop',
-    scale=16,
-    crop_ratio_range=(0.1, 0.4),
-    interpolation='bicubic',
-    backend='pillow')
+local_crop = dict(global_crop, scale=16, crop_ratio_range=(0.1, 0.4))
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(
