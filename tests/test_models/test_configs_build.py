@@ -1,5 +1,4 @@
 """Every shipped pre-training and probing config loads and builds."""
-import glob
 import os.path as osp
 
 import numpy as np
@@ -10,22 +9,14 @@ from mmengine.registry import init_default_scope
 
 import mst_mm  # noqa: F401
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-CONFIGS = sorted(
-    glob.glob(osp.join(REPO, 'configs', 'pretrain', '*.py')) +
-    glob.glob(osp.join(REPO, 'configs', 'pretrain', 'ablations', '*.py')) +
-    glob.glob(osp.join(REPO, 'configs', 'pretrain', 'benchmarks', '*.py')))
 
-
-@pytest.mark.parametrize(
-    'path', CONFIGS, ids=[osp.relpath(p, REPO) for p in CONFIGS])
-def test_config_builds(path):
+def test_config_builds(pretrain_config):
     from mmpretrain.registry import MODELS
-    cfg = Config.fromfile(path)
+    cfg = Config.fromfile(pretrain_config)
     init_default_scope(cfg.default_scope)
     model = MODELS.build(cfg.model)
     n_params = sum(p.numel() for p in model.backbone.parameters())
-    if 'deit-s' in osp.basename(path):
+    if 'deit-s' in osp.basename(pretrain_config):
         # DeiT-S/16: 21.7M parameters (+ the 384 of the [MASK] token).
         assert 21.6e6 < n_params < 21.8e6
     if cfg.model.type == 'MST':
@@ -36,9 +27,9 @@ def test_config_builds(path):
     torch.cuda.empty_cache()
 
 
-def test_paper_numbers_in_the_main_configs():
+def test_paper_numbers_in_the_main_configs(repo_root):
     cfg = Config.fromfile(
-        osp.join(REPO, 'configs/pretrain/mst_deit-s_300e.py'))
+        osp.join(repo_root, 'configs/pretrain/mst_deit-s_300e.py'))
     m = cfg.model
     assert (m.distill_weight, m.restore_weight) == (1.0, 0.6)
     assert (m.masker.num, m.masker.p) == (8, 0.1)
@@ -94,8 +85,8 @@ TABLE4 = {
 
 
 @pytest.mark.parametrize('row', sorted(TABLE4))
-def test_table4_configs_match_the_paper_setting(row):
-    path = osp.join(REPO, 'configs', 'pretrain', 'ablations',
+def test_table4_configs_match_the_paper_setting(row, repo_root):
+    path = osp.join(repo_root, 'configs', 'pretrain', 'ablations',
                     f'mst_deit-s_100e_table4-{row}.py')
     masker_type, num, p, quoted = TABLE4[row]
     masker = Config.fromfile(path).model.masker
@@ -110,14 +101,14 @@ def test_table4_configs_match_the_paper_setting(row):
         assert f'Paper: linear {quoted}' in f.read()
 
 
-def test_imagenet_configs_default_to_the_fast_input_path(tmp_path):
+def test_imagenet_configs_default_to_the_fast_input_path(tmp_path, repo_root):
     """The workers crop and flip, the preprocessor applies exactly the CPU
     views' other transforms; a JPEG folder goes through both."""
     import cv2
     from mmengine.dataset import default_collate
     from mmpretrain.registry import DATASETS, MODELS
     cfg = Config.fromfile(
-        osp.join(REPO, 'configs/pretrain/mst_deit-s_300e.py'))
+        osp.join(repo_root, 'configs/pretrain/mst_deit-s_300e.py'))
     geometric = ('RandomResizedCrop', 'RandomFlip')
     views = [cfg.global_view_1, cfg.global_view_2, cfg.local_view]
     multi_view = cfg.train_dataloader.dataset.pipeline[1]
@@ -157,10 +148,10 @@ def test_imagenet_configs_default_to_the_fast_input_path(tmp_path):
     'mst_deit-s_100e_cpu-augment.py', 'mst_vit-tiny-p4_fashion-mnist.py',
     'dino_vit-tiny-p4_fashion-mnist.py'
 ])
-def test_cpu_input_path_configs(name):
+def test_cpu_input_path_configs(name, repo_root):
     """The CPU path: every transform on the workers, the plain
     preprocessor (Fashion-MNIST stays on it: it builds its own views)."""
-    cfg = Config.fromfile(osp.join(REPO, 'configs/pretrain', name))
+    cfg = Config.fromfile(osp.join(repo_root, 'configs/pretrain', name))
     assert cfg.model.data_preprocessor.type == 'SelfSupDataPreprocessor'
     for view in cfg.train_dataloader.dataset.pipeline[1].transforms:
         assert [t.type for t in view][:5] == [
@@ -169,14 +160,14 @@ def test_cpu_input_path_configs(name):
         ]
 
 
-def test_fast_path_crops_match_the_cpu_path_crops():
+def test_fast_path_crops_match_the_cpu_path_crops(repo_root):
     """Same crop parameters (the same random draws) and, with OpenCV's
     area interpolation instead of Pillow's bicubic, nearly the same
     pixels."""
     from mmcv.transforms import Compose
     init_default_scope('mmpretrain')
     cfg = Config.fromfile(
-        osp.join(REPO, 'configs/pretrain/mst_deit-s_300e.py'))
+        osp.join(repo_root, 'configs/pretrain/mst_deit-s_300e.py'))
     yy, xx = np.mgrid[0:375, 0:500]
     img = 127 + 60 * np.sin(0.05 * xx) * np.cos(0.03 * yy)
     img = np.stack([img, img[::-1], img[:, ::-1]], -1)
