@@ -41,14 +41,11 @@ train_dataloader = dict(
         data_root='data/tiny',
         data_prefix='train',
         pipeline=train_pipeline))
+# The same loader over test/ with the test pipeline.
 val_dataloader = dict(
-    batch_size=4,
-    num_workers=0,
-    persistent_workers=False,
+    train_dataloader,
     dataset=dict(
-        _delete_=True,
-        type='CustomDataset',
-        data_root='data/tiny',
+        train_dataloader['dataset'],
         data_prefix='test',
         pipeline=test_pipeline))
 test_dataloader = val_dataloader
