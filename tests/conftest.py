@@ -4,6 +4,7 @@ There is deliberately no ``tests/__init__.py``: the mmsegmentation wheel
 installs a top-level package named ``tests`` that would shadow ours, so
 helpers are shared as fixtures here rather than imported.
 """
+import glob
 import importlib.util
 import itertools
 import os
@@ -21,6 +22,34 @@ if REPO not in sys.path:  # `import mst_mm` without installing the package
 os.environ['CUDA_VISIBLE_DEVICES'] = ''
 
 _RUN_IDS = itertools.count()
+
+# The folders of configs/ whose configs are pre-training recipes.
+PRETRAIN_FOLDERS = ('pretrain', 'pretrain/ablations', 'pretrain/benchmarks')
+
+
+def _configs(*folders):
+    """Sorted paths of the configs directly in ``configs/<folder>``."""
+    return sorted(
+        path for folder in folders
+        for path in glob.glob(osp.join(REPO, 'configs', folder, '*.py')))
+
+
+def pytest_generate_tests(metafunc):
+    """A test that takes ``pretrain_config`` runs once per config of
+    :data:`PRETRAIN_FOLDERS` (its id: the path in the repository)."""
+    if 'pretrain_config' in metafunc.fixturenames:
+        paths = _configs(*PRETRAIN_FOLDERS)
+        metafunc.parametrize(
+            'pretrain_config',
+            paths,
+            ids=[osp.relpath(p, REPO) for p in paths])
+
+
+@pytest.fixture(scope='session')
+def repo_configs():
+    """``repo_configs('pretrain', 'pretrain/ablations')``: the sorted paths
+    of the configs in those folders of configs/."""
+    return _configs
 
 
 @pytest.fixture(scope='session')
@@ -40,6 +69,34 @@ def data_config(repo_root):
     """``data_config('mst_tiny.py')``: the path of a config under
     tests/data/configs."""
     return lambda name: osp.join(repo_root, 'tests', 'data', 'configs', name)
+
+
+@pytest.fixture(scope='session')
+def tiny_mst_cfg():
+    """``tiny_mst_cfg(backbone, decoder_channels=(16, 8, 8))``: an MST model
+    config around ``backbone`` (a config dict of 32 channels and 8 px
+    patches): the global image decoder, a 64-way head and the
+    attention-guided masker (2 blocks, p = 0.5)."""
+
+    def make(backbone, decoder_channels=(16, 8, 8)):
+        return dict(
+            type='MST',
+            backbone=backbone,
+            neck=dict(
+                type='GlobalImageDecoder',
+                in_channels=32,
+                patch_size=8,
+                channels=decoder_channels),
+            head=dict(
+                type='MSTHead',
+                in_channels=32,
+                out_channels=64,
+                hidden_channels=32,
+                bottleneck_channels=16),
+            distill_loss=dict(type='SelfDistillationLoss', out_channels=64),
+            masker=dict(type='AttentionGuidedMasker', num=2, p=0.5))
+
+    return make
 
 
 @pytest.fixture(scope='session')
@@ -107,6 +164,67 @@ def test_tool(repo_root):
     return _load_tool(repo_root, 'test')
 
 
+@pytest.fixture(scope='session')
+def train_tiny_mst(train_tool, data_config):
+    """``train_tiny_mst(work_dir, data_root, name, *extra)``: the tiny MST
+    config (tests/data/configs/mst_tiny.py) through tools/train.py on the
+    images in ``data_root``, as experiment ``name``; ``extra``: more flags
+    or ``--cfg-options`` values."""
+
+    def run(work_dir, data_root, name, *extra):
+        train_tool.main([
+            data_config('mst_tiny.py'), '--work-dir', work_dir,
+            '--cfg-options', f'train_dataloader.dataset.data_root={data_root}',
+            f'experiment_name={name}', *extra
+        ])
+
+    return run
+
+
+@pytest.fixture(scope='session')
+def read_scalars():
+    """``read_scalars(work_dir)``: the rows of the one run's
+    ``*/vis_data/scalars.json`` under ``work_dir``."""
+
+    def read(work_dir):
+        import json
+        path, = glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json'))
+        with open(path) as f:
+            return [json.loads(line) for line in f]
+
+    return read
+
+
+@pytest.fixture(scope='session')
+def read_log():
+    """``read_log(work_dir)``: the text of the one run's ``*/*.log`` under
+    ``work_dir``."""
+
+    def read(work_dir):
+        path, = glob.glob(osp.join(work_dir, '*', '*.log'))
+        with open(path) as f:
+            return f.read()
+
+    return read
+
+
+@pytest.fixture(scope='session')
+def noise_images(tmp_path_factory):
+    """``noise_images(name, size)``: a new folder of 16 uniformly random
+    RGB PNGs of ``size`` x ``size`` (seed 1), ``00.png`` to ``15.png``."""
+
+    def make(name, size):
+        from PIL import Image
+        root = tmp_path_factory.mktemp(name)
+        rng = np.random.default_rng(1)
+        for i in range(16):
+            img = rng.integers(0, 255, (size, size, 3), dtype=np.uint8)
+            Image.fromarray(img).save(root / f'{i:02d}.png')
+        return str(root)
+
+    return make
+
+
 @pytest.fixture
 def subprocess_env(repo_root):
     """Environment for subprocesses: this interpreter's venv first on PATH,
@@ -129,6 +247,35 @@ def free_port():
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(('127.0.0.1', 0))
         return sock.getsockname()[1]
+
+
+@pytest.fixture
+def dist_train(repo_root, subprocess_env, free_port):
+    """``dist_train(config, work_dir, *args, port_offset=0, **env)``:
+    tools/dist_train.sh CONFIG 2 --work-dir WORK_DIR ARGS, two CPU processes
+    on a free port, run from the work dir's parent folder with ``env`` added
+    to the environment; asserts that it succeeded and returns the completed
+    process."""
+
+    def run(config, work_dir, *args, port_offset=0, **env):
+        import subprocess
+        proc = subprocess.run([
+            'bash',
+            osp.join(repo_root, 'tools', 'dist_train.sh'), config, '2',
+            '--work-dir', work_dir, *args
+        ],
+                              cwd=osp.dirname(work_dir),
+                              env=dict(
+                                  subprocess_env,
+                                  PORT=str(free_port + port_offset),
+                                  **env),
+                              capture_output=True,
+                              text=True,
+                              timeout=300)
+        assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+        return proc
+
+    return run
 
 
 @pytest.fixture(scope='session')

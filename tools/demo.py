@@ -24,24 +24,19 @@ import json
 import os.path as osp
 import sys
 
+from mst_mm.utils.tool_steps import add_fashion_mnist_args
 from mst_mm.utils.tool_steps import data_root_options as data_options
-from mst_mm.utils.tool_steps import run_step
+from mst_mm.utils.tool_steps import fashion_mnist_folder, run_step
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 MST_CONFIG = 'configs/pretrain/mst_vit-tiny-p4_fashion-mnist.py'
 DINO_CONFIG = 'configs/pretrain/dino_vit-tiny-p4_fashion-mnist.py'
-FASHION_MNIST = '/usr/share/datasets/fashion-mnist'
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--work-dir', default='work_dirs/demo')
-    parser.add_argument(
-        '--src',
-        default=FASHION_MNIST,
-        help='folder of the Fashion-MNIST IDX files')
-    parser.add_argument('--train-per-class', type=int, default=500)
-    parser.add_argument('--test-per-class', type=int, default=100)
+    add_fashion_mnist_args(parser)
     parser.add_argument('--skip-dino', action='store_true')
     parser.add_argument(
         '--cfg-options',
@@ -58,24 +53,10 @@ def run(cmd, what):
 
 def main(argv=None):
     args = parse_args(argv)
-    if not osp.isfile(osp.join(args.src, 'train-images-idx3-ubyte.gz')) \
-            and not osp.isfile(osp.join(args.src, 'train-images-idx3-ubyte')):
-        raise SystemExit(
-            f'demo: no Fashion-MNIST in {args.src}; install Debian\'s '
-            '`dataset-fashion-mnist` (tools/setup_env.sh does, as root) or '
-            'pass --src')
     py = sys.executable
     work_dir = osp.abspath(args.work_dir)
-    data = osp.join(
-        REPO, 'data', f'fashion_mnist_{args.train_per_class}_'
-        f'{args.test_per_class}')
     timings = {}
-    timings['convert'] = run([
-        py, 'tools/dataset_converters/fashion_mnist_to_imagefolder.py',
-        '--src', args.src, '--out', data, '--max-per-class-train',
-        str(args.train_per_class), '--max-per-class-test',
-        str(args.test_per_class)
-    ], 'Fashion-MNIST -> image folder')
+    data, timings['convert'] = fashion_mnist_folder(args, REPO, 'demo', run)
 
     runs = [('MST', MST_CONFIG, 'mst')]
     if not args.skip_dino:

@@ -37,15 +37,15 @@ import time
 import numpy as np
 from mmengine.config import Config, DictAction
 
+from mst_mm.utils.tool_steps import add_fashion_mnist_args
 from mst_mm.utils.tool_steps import data_root_options as data_options
-from mst_mm.utils.tool_steps import run_step
+from mst_mm.utils.tool_steps import fashion_mnist_folder, run_step
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 MST_CONFIG = osp.join(REPO,
                       'configs/pretrain/mst_vit-tiny-p4_fashion-mnist.py')
 DINO_CONFIG = osp.join(REPO,
                        'configs/pretrain/dino_vit-tiny-p4_fashion-mnist.py')
-FASHION_MNIST = '/usr/share/datasets/fashion-mnist'
 
 
 def _no_mask(cfg):
@@ -84,12 +84,7 @@ def parse_args(argv=None):
         metavar='NAME',
         help=f'any of {list(VARIANTS)}')
     parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
-    parser.add_argument(
-        '--src',
-        default=FASHION_MNIST,
-        help='folder of the Fashion-MNIST IDX files')
-    parser.add_argument('--train-per-class', type=int, default=500)
-    parser.add_argument('--test-per-class', type=int, default=100)
+    add_fashion_mnist_args(parser)
     parser.add_argument(
         '--data-dir',
         help='where the image folder is written (default: '
@@ -293,23 +288,9 @@ def plot(summary, path):
 def main(argv=None):
     args = parse_args(argv)
     args.work_dir = osp.abspath(args.work_dir)
-    if not any(
-            osp.isfile(osp.join(args.src, f'train-images-idx3-ubyte{ext}'))
-            for ext in ('', '.gz')):
-        raise SystemExit(
-            f'study: no Fashion-MNIST in {args.src}; install Debian\'s '
-            '`dataset-fashion-mnist` (tools/setup_env.sh does, as root) or '
-            'pass --src')
-    data = osp.abspath(args.data_dir) if args.data_dir else osp.join(
-        REPO, 'data',
-        f'fashion_mnist_{args.train_per_class}_{args.test_per_class}')
-    run([
-        sys.executable,
-        'tools/dataset_converters/fashion_mnist_to_imagefolder.py', '--src',
-        args.src, '--out', data, '--max-per-class-train',
-        str(args.train_per_class), '--max-per-class-test',
-        str(args.test_per_class)
-    ], 'Fashion-MNIST -> image folder')
+    data, _ = fashion_mnist_folder(
+        args, REPO, 'study', run,
+        osp.abspath(args.data_dir) if args.data_dir else None)
     start = time.time()
     rows = []
     for seed in args.seeds:  # seed-major: every variant has a result early

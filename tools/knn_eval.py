@@ -21,8 +21,7 @@ import os
 import os.path as osp
 
 import torch
-from mmengine.config import Config, DictAction
-from mmengine.dist import init_dist, is_main_process
+from mmengine.dist import is_main_process
 from mmengine.registry import init_default_scope
 from mmengine.runner import set_random_seed
 
@@ -31,9 +30,10 @@ from mst_mm.evaluation import (bank_ks, build_knn_dataloaders, evaluate_knn,
                                knn_backbone, knn_settings)
 from mst_mm.utils import init_weights_quietly
 from mst_mm.utils.checkpoint_coverage import load_checkpoint_checked
-from mst_mm.utils.launcher import finish_distributed, init_cpu_process_group
-
-NO_CHECKPOINT = ('random', 'none')
+from mst_mm.utils.launcher import finish_distributed
+from mst_mm.utils.tool_args import (add_cfg_options, add_launcher,
+                                    init_distributed, is_trained, load_config,
+                                    set_local_rank)
 
 
 def parse_args(argv=None):
@@ -56,16 +56,9 @@ def parse_args(argv=None):
     parser.add_argument('--ks', type=int, nargs='+', help='override k')
     parser.add_argument('--temperature', type=float, help='override T')
     parser.add_argument('--out', help='write the metrics as JSON here')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
-    parser.add_argument(
-        '--launcher',
-        choices=['none', 'pytorch', 'slurm', 'mpi'],
-        default='none')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
-    return args
+    add_cfg_options(parser)
+    add_launcher(parser)
+    return set_local_rank(parser.parse_args(argv))
 
 
 def build_feature_model(cfg, args):
@@ -76,13 +69,9 @@ def build_feature_model(cfg, args):
     model = MODELS.build(cfg.model)
     if args.features == 'raw-pixels':
         return model, None
-    if args.checkpoint in NO_CHECKPOINT:
+    if not is_trained(args.checkpoint, 'backbone'):
         init_weights_quietly(model)
     else:
-        if not osp.isfile(args.checkpoint):
-            raise FileNotFoundError(
-                f'checkpoint {args.checkpoint!r} does not exist (use '
-                f'"random" for an untrained backbone)')
         load_checkpoint_checked(
             model,
             args.checkpoint,
@@ -92,11 +81,7 @@ def build_feature_model(cfg, args):
 
 def main(argv=None):
     args = parse_args(argv)
-    if not osp.isfile(args.config):
-        raise FileNotFoundError(f'config file {args.config!r} does not exist')
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
+    cfg = load_config(args.config, args.cfg_options)
     knn_cfg = cfg.get('knn_evaluation', None)
     if knn_cfg is None:
         raise KeyError(f'{args.config} has no `knn_evaluation` dict (data '
@@ -105,16 +90,7 @@ def main(argv=None):
                        'datasets/imagenet_multicrop.py')
     ks, temperature = knn_settings(knn_cfg, args.ks, args.temperature,
                                    args.config)
-    if args.launcher != 'none':
-        # env_cfg.dist_cfg (backend, timeout, ...) as the runner uses it.
-        dist_cfg = dict(cfg.get('env_cfg', {}).get('dist_cfg', None) or {})
-        backend = dist_cfg.pop('backend', 'nccl')
-        if torch.cuda.is_available():
-            init_dist(args.launcher, backend=backend, **dist_cfg)
-        else:  # mmengine's init_dist needs CUDA
-            init_cpu_process_group(args.launcher,
-                                   'gloo' if backend == 'nccl' else backend,
-                                   **dist_cfg)
+    init_distributed(cfg, args.launcher)
     init_default_scope(cfg.get('default_scope', 'mmpretrain'))
     device = torch.device('cuda' if torch.cuda.is_available() else 'cpu')
     if torch.cuda.is_available():

@@ -22,7 +22,6 @@ import os
 import os.path as osp
 import sys
 
-from mmengine.config import Config, DictAction
 from mmengine.evaluator import DumpResults
 from mmengine.runner import Runner
 from mmengine.utils import mkdir_or_exist
@@ -30,6 +29,8 @@ from mmengine.utils import mkdir_or_exist
 import mst_mm  # noqa: F401  (registers MST components, checkpoint loading)
 from mst_mm.engine.hooks import register_checkpoint_checks
 from mst_mm.utils import finish_distributed, set_launcher
+from mst_mm.utils.tool_args import (add_cfg_options, add_launcher, load_config,
+                                    set_local_rank, set_work_dir)
 
 # The visualization hook of each toolbox and its folder argument. mmseg's own
 # hook draws every 50th batch to the visualizer's backends; the project's
@@ -65,22 +66,9 @@ def parse_args(argv=None):
         '--show-dir',
         help='directory (relative to the timestamped work dir) where the '
         'painted predictions are saved, one per test image')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override some settings in the used config, the key-value pair '
-        'in xxx=yyy format will be merged into config file.')
-    parser.add_argument(
-        '--launcher',
-        choices=['none', 'pytorch', 'slurm', 'mpi'],
-        default='none',
-        help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
-    return args
+    add_cfg_options(parser)
+    add_launcher(parser)
+    return set_local_rank(parser.parse_args(argv))
 
 
 def config_scope(cfg, flag):
@@ -216,21 +204,13 @@ def check_metrics(runner, metrics):
 
 def main(argv=None):
     args = parse_args(argv)
-    for path, what in ((args.config, 'config'), (args.checkpoint,
-                                                 'checkpoint')):
-        if not osp.isfile(path):
-            raise FileNotFoundError(f'{what} file {path!r} does not exist')
-
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
+    cfg = load_config(args.config, args.cfg_options)
+    if not osp.isfile(args.checkpoint):
+        raise FileNotFoundError(
+            f'checkpoint file {args.checkpoint!r} does not exist')
     scope = check_out(cfg, args.out) if args.out is not None else None
     launcher_notes = set_launcher(cfg, args.launcher)
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir', None) is None:
-        cfg.work_dir = osp.join('./work_dirs',
-                                osp.splitext(osp.basename(args.config))[0])
+    set_work_dir(cfg, args.work_dir, args.config)
     cfg.load_from = args.checkpoint
     if args.show_dir is not None:
         enable_show_dir(cfg, args.show_dir)

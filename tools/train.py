@@ -6,15 +6,15 @@ The config's ``default_scope`` decides which toolbox's registry builds it.
 Flags follow mmpretrain's ``tools/train.py``.
 """
 import argparse
-import os
 import os.path as osp
 
-from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
 import mst_mm  # noqa: F401  (registers MST components, checkpoint loading)
 from mst_mm.engine.hooks import register_checkpoint_checks
 from mst_mm.utils import finish_distributed, keep_out_of_console, set_launcher
+from mst_mm.utils.tool_args import (add_cfg_options, add_launcher, load_config,
+                                    set_local_rank, set_work_dir)
 
 
 def parse_args(argv=None):
@@ -51,27 +51,9 @@ def parse_args(argv=None):
         action='store_true',
         help='whether to disable the persistent_workers option in '
         'dataloaders.')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override some settings in the used config, the key-value pair '
-        'in xxx=yyy format will be merged into config file. If the value to '
-        'be overwritten is a list, it should be like key="[a,b]" or key=a,b '
-        'It also allows nested list/tuple values, e.g. key="[(a,b),(c,d)]" '
-        'Note that the quotation marks are necessary and that no white space '
-        'is allowed.')
-    parser.add_argument(
-        '--launcher',
-        choices=['none', 'pytorch', 'slurm', 'mpi'],
-        default='none',
-        help='job launcher')
-    # torchrun passes --local-rank (older launchers --local_rank)
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
-    return args
+    add_cfg_options(parser)
+    add_launcher(parser)
+    return set_local_rank(parser.parse_args(argv))
 
 
 def merge_args(cfg, args):
@@ -85,12 +67,7 @@ def merge_args(cfg, args):
     # (and its log file) exists.
     args.launcher_notes = set_launcher(cfg, args.launcher)
 
-    # work_dir: CLI > config > ./work_dirs/<config name>
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir', None) is None:
-        cfg.work_dir = osp.join('./work_dirs',
-                                osp.splitext(osp.basename(args.config))[0])
+    set_work_dir(cfg, args.work_dir, args.config)
 
     if args.amp:
         optim_wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
@@ -161,10 +138,8 @@ def build_runner(cfg):
 
 def main(argv=None):
     args = parse_args(argv)
-    if not osp.isfile(args.config):
-        raise FileNotFoundError(f'config file {args.config!r} does not exist')
-    cfg = Config.fromfile(args.config)
-    cfg = merge_args(cfg, args)
+    # --cfg-options are merged last, over what the other flags set.
+    cfg = merge_args(load_config(args.config), args)
     if cfg.get('resume', False) and cfg.get('load_from', None) is None:
         check_auto_resume(cfg.work_dir)
     runner = build_runner(cfg)

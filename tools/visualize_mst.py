@@ -29,12 +29,13 @@ import os.path as osp
 from glob import glob
 
 import torch
-from mmengine.config import Config, DictAction
 from mmengine.registry import init_default_scope
 
 import mst_mm  # noqa: F401  (registers MST components, checkpoint loading)
 from mst_mm.utils import init_weights_quietly
 from mst_mm.utils.checkpoint_coverage import load_checkpoint_checked
+from mst_mm.utils.tool_args import (add_cfg_options, default_work_dir,
+                                    is_trained, load_config)
 from mst_mm.visualization import (attention_and_masks, attention_maps_per_head,
                                   denormalise, restorations, save_picture,
                                   training_curves)
@@ -47,7 +48,6 @@ FILE_NAMES = dict(
     attention='mst_attention_heads.png',
     restoration='mst_restoration.png',
     curves='mst_training_curves.png')
-NO_CHECKPOINT = ('random', 'none')
 
 
 def parse_args(argv=None):
@@ -77,7 +77,7 @@ def parse_args(argv=None):
         help='seed of the masks and of the random backbone')
     parser.add_argument(
         '--device', default='cuda' if torch.cuda.is_available() else 'cpu')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    add_cfg_options(parser)
     args = parser.parse_args(argv)
     if args.images < 1:
         parser.error(f'--images {args.images}: need at least 1')
@@ -87,7 +87,7 @@ def parse_args(argv=None):
 def build_model(cfg, checkpoint, device):
     from mmpretrain.registry import MODELS
     model = MODELS.build(cfg.model)
-    if checkpoint in NO_CHECKPOINT:
+    if not is_trained(checkpoint):
         init_weights_quietly(model)
     else:
         load_checkpoint_checked(
@@ -157,22 +157,15 @@ def latest_scalars(work_dir):
 
 def main(argv=None):
     args = parse_args(argv)
-    if not osp.isfile(args.config):
-        raise FileNotFoundError(f'config file {args.config!r} does not exist')
     which = PICTURES if args.which == 'all' else (args.which, )
     needs_model = any(w != 'curves' for w in which)
-    if needs_model and args.checkpoint not in NO_CHECKPOINT and \
-            not osp.isfile(args.checkpoint):
-        raise FileNotFoundError(
-            f'checkpoint {args.checkpoint!r} does not exist (use "random" '
-            'for an untrained model)')
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    name = osp.splitext(osp.basename(args.config))[0]
-    out_dir = args.out_dir or osp.join('work_dirs', name, 'pictures')
-    work_dir = args.work_dir or cfg.get('work_dir', None) or osp.join(
-        'work_dirs', name)
+    cfg = load_config(args.config, args.cfg_options)
+    # Before anything is built or drawn; the curves alone need no model.
+    trained = needs_model and is_trained(args.checkpoint)
+    out_dir = args.out_dir or osp.join(
+        default_work_dir(args.config), 'pictures')
+    work_dir = args.work_dir or cfg.get('work_dir', None) or default_work_dir(
+        args.config)
 
     scalars = None
     if 'curves' in which:
@@ -202,7 +195,6 @@ def main(argv=None):
                 model, images,
                 torch.Generator().manual_seed(args.seed))['picture']
         if 'attention' in which:
-            trained = args.checkpoint not in NO_CHECKPOINT
             rows = {'teacher' if trained else 'random init': model}
             if trained:
                 from mmpretrain.registry import MODELS

@@ -2,8 +2,6 @@
 tiny MST runs through tools/train.py."""
 import itertools
 import math
-import os.path as osp
-from glob import glob
 from types import SimpleNamespace
 
 import numpy as np
@@ -12,12 +10,9 @@ import torch.nn as nn
 from mmengine.hooks import LoggerHook
 from mmengine.logging import MessageHub
 from mmengine.runner import EpochBasedTrainLoop, IterBasedTrainLoop
-from PIL import Image
 
 from mst_mm.engine.hooks import CollapseDetectionHook, TrainingCollapseError
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-CONFIG = osp.join(REPO, 'tests', 'data', 'configs', 'mst_tiny.py')
 K = 2048
 LOG_K = math.log(K)
 _HUBS = itertools.count()
@@ -213,51 +208,36 @@ def test_pure_mlm_and_late_start_are_reported():
 
 # ------------------------------------------------------- real tiny runs
 @pytest.fixture(scope='module')
-def tiny_images(tmp_path_factory):
-    root = tmp_path_factory.mktemp('collapse_images')
-    rng = np.random.default_rng(1)
-    for i in range(16):
-        img = rng.integers(0, 255, (36, 36, 3), dtype=np.uint8)
-        Image.fromarray(img).save(root / f'{i:02d}.png')
-    return str(root)
+def tiny_images(noise_images):
+    return noise_images('collapse_images', 36)
 
 
-def train(train_tool, work_dir, data_root, name, *options):
-    train_tool.main([
-        CONFIG, '--work-dir', work_dir, '--cfg-options',
-        f'train_dataloader.dataset.data_root={data_root}',
-        f'experiment_name={name}', *options
-    ])
-    log, = glob(osp.join(work_dir, '*', '*.log'))
-    with open(log) as f:
-        return f.read()
-
-
-def test_real_run_with_a_flat_teacher_stops(tiny_images, tmp_path, train_tool):
+def test_real_run_with_a_flat_teacher_stops(tiny_images, tmp_path,
+                                            train_tiny_mst, read_log):
     # A teacher temperature of 10 (DINO: 0.04 -> 0.07) flattens the
     # teacher's softmax: uniform collapse by construction.
     hook = 'custom_hooks.5'  # the base config's CollapseDetectionHook
     with pytest.raises(
             TrainingCollapseError,
             match='UNIFORM COLLAPSE: teacher_entropy') as error:
-        train(train_tool, str(tmp_path), tiny_images, 'collapse_real',
-              'model.distill_loss.teacher_temp=10.',
-              'model.distill_loss.warmup_teacher_temp=10.',
-              f'{hook}.stop=True')
+        train_tiny_mst(
+            str(tmp_path), tiny_images, 'collapse_real',
+            'model.distill_loss.teacher_temp=10.',
+            'model.distill_loss.warmup_teacher_temp=10.', f'{hook}.stop=True')
     # Epochs of 4 iterations, checks from epoch 3 (after the 2 warm-up
     # epochs) every iteration (the logger's interval): the 3rd bad check is
     # iteration 11.
     assert 'iteration 11, epoch 3' in str(error.value)
     assert 'of ln K (K = 128, ln K = 4.85)' in str(error.value)
-    log, = glob(osp.join(str(tmp_path), '*', '*.log'))
-    with open(log) as f:
-        text = f.read()
+    text = read_log(str(tmp_path))
     assert 'WARNING - CollapseDetectionHook: UNIFORM COLLAPSE' in text
     assert 'Epoch(train) [3][4/4]' not in text  # it stopped within epoch 3
 
 
-def test_real_healthy_run_is_silent(tiny_images, tmp_path, train_tool):
-    text = train(train_tool, str(tmp_path), tiny_images, 'collapse_healthy')
+def test_real_healthy_run_is_silent(tiny_images, tmp_path, train_tiny_mst,
+                                    read_log):
+    train_tiny_mst(str(tmp_path), tiny_images, 'collapse_healthy')
+    text = read_log(str(tmp_path))
     # The hook is on by default and checked epochs 3-4 ...
     assert 'CollapseDetectionHook: from epoch 3' in text
     assert 'Epoch(train) [4][4/4]' in text
@@ -265,11 +245,9 @@ def test_real_healthy_run_is_silent(tiny_images, tmp_path, train_tool):
     assert 'COLLAPSE' not in text
 
 
-def test_every_pretraining_config_detects_collapse():
+def test_every_pretraining_config_detects_collapse(repo_configs):
     from mmengine.config import Config
-    configs = sorted(
-        glob(osp.join(REPO, 'configs', 'pretrain', '*.py')) +
-        glob(osp.join(REPO, 'configs', 'pretrain', 'ablations', '*.py')))
+    configs = repo_configs('pretrain', 'pretrain/ablations')
     assert len(configs) >= 15
     for path in configs:
         hooks = [

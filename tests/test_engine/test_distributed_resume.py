@@ -5,14 +5,12 @@ import os
 import os.path as osp
 import random
 import shutil
-import subprocess
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
 from mmengine.runner.checkpoint import _load_checkpoint
-from PIL import Image
 
 import mst_mm  # noqa: F401
 from mst_mm.engine import resumable_worker_init_fn
@@ -22,52 +20,34 @@ from mst_mm.engine.hooks.random_state_hook import (META_KEY,
 
 
 @pytest.fixture(scope='module')
-def images(tmp_path_factory):
-    root = tmp_path_factory.mktemp('resume_images')
-    rng = np.random.default_rng(1)
-    for i in range(16):
-        img = rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)
-        Image.fromarray(img).save(root / f'{i:02d}.png')
-    return str(root)
+def images(noise_images):
+    return noise_images('resume_images', 40)
 
 
-def dist_train(repo_root, env, work_dir, images, *extra):
-    proc = subprocess.run(
-        [
-            'bash',
-            osp.join(repo_root, 'tools', 'dist_train.sh'),
-            osp.join(repo_root, 'tests', 'data', 'configs', 'mst_tiny.py'),
-            '2',
-            '--work-dir',
+def test_two_processes_with_workers_resume_exactly(tmp_path, images,
+                                                   data_config, dist_train):
+
+    def run(work_dir, *extra, port_offset=0):
+        dist_train(
+            data_config('mst_tiny.py'),
             work_dir,
             *extra,
             '--cfg-options',
             f'train_dataloader.dataset.data_root={images}',
             # the shipped settings: a seed per rank, workers
             'randomness.diff_rank_seed=True',
-            'train_dataloader.num_workers=2'
-        ],
-        cwd=osp.dirname(work_dir),
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300)
-    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+            'train_dataloader.num_workers=2',
+            port_offset=port_offset)
 
-
-def test_two_processes_with_workers_resume_exactly(repo_root, tmp_path, images,
-                                                   subprocess_env, free_port):
-    env = dict(subprocess_env, PORT=str(free_port))
     full = str(tmp_path / 'full')
-    dist_train(repo_root, env, full, images)
+    run(full)
     # A run stopped after epoch 2: its work dir as the kill left it.
     stopped = str(tmp_path / 'stopped')
     os.makedirs(stopped)
     shutil.copy(osp.join(full, 'epoch_2.pth'), stopped)
     with open(osp.join(stopped, 'last_checkpoint'), 'w') as f:
         f.write(osp.join(stopped, 'epoch_2.pth'))
-    dist_train(repo_root, dict(env, PORT=str(free_port + 1)), stopped, images,
-               '--resume')
+    run(stopped, '--resume', port_offset=1)
 
     expected = _load_checkpoint(osp.join(full, 'epoch_4.pth'))
     resumed = _load_checkpoint(osp.join(stopped, 'epoch_4.pth'))

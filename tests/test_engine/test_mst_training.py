@@ -1,7 +1,5 @@
 """MST end to end through tools/train.py on a tiny ViT and tiny images."""
-import json
 import os.path as osp
-from glob import glob
 
 import numpy as np
 import pytest
@@ -31,35 +29,15 @@ def tiny_images(tmp_path_factory):
 
 
 @pytest.fixture(scope='module')
-def train(train_tool, data_config):
-    """``train(work_dir, data_root, name, *extra)``: the tiny MST config
-    through tools/train.py."""
-
-    def run(work_dir, data_root, name, *extra):
-        train_tool.main([
-            data_config('mst_tiny.py'), '--work-dir', work_dir,
-            '--cfg-options', f'train_dataloader.dataset.data_root={data_root}',
-            f'experiment_name={name}', *extra
-        ])
-
-    return run
-
-
-def scalars(work_dir):
-    path, = glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json'))
-    with open(path) as f:
-        return [json.loads(line) for line in f]
-
-
-@pytest.fixture(scope='module')
-def uninterrupted(tiny_images, tmp_path_factory, train):
+def uninterrupted(tiny_images, tmp_path_factory, train_tiny_mst):
     work_dir = str(tmp_path_factory.mktemp('mst_full'))
-    train(work_dir, tiny_images, 'mst_full')
+    train_tiny_mst(work_dir, tiny_images, 'mst_full')
     return work_dir
 
 
-def test_training_logs_every_item_and_lowers_the_loss(uninterrupted):
-    rows = [r for r in scalars(uninterrupted) if 'loss' in r]
+def test_training_logs_every_item_and_lowers_the_loss(uninterrupted,
+                                                      read_scalars):
+    rows = [r for r in read_scalars(uninterrupted) if 'loss' in r]
     assert len(rows) == 16  # 4 epochs x 4 iterations, logged every one
     for key in LOGGED:
         assert all(key in r and np.isfinite(r[key]) for r in rows), key
@@ -90,12 +68,10 @@ def test_training_logs_every_item_and_lowers_the_loss(uninterrupted):
     assert 0.1 < np.mean([r['mask_ratio'] for r in rows]) < 0.4
 
 
-def test_the_log_has_no_per_parameter_lines(uninterrupted):
+def test_the_log_has_no_per_parameter_lines(uninterrupted, read_log):
     """The frozen teacher never reaches the optimizer constructor: one
     summary line instead of one warning per teacher parameter."""
-    log, = glob(osp.join(uninterrupted, '*', '*.log'))
-    with open(log) as f:
-        text = f.read()
+    text = read_log(uninterrupted)
     assert 'is skipped since its requires_grad' not in text
     assert text.count('teacher has no trainable parameter') == 1
 
@@ -115,10 +91,11 @@ def test_last_layer_is_frozen_during_the_first_epoch(uninterrupted):
 
 
 def test_resume_matches_the_uninterrupted_run(uninterrupted, tiny_images,
-                                              tmp_path, train):
+                                              tmp_path, train_tiny_mst,
+                                              read_scalars):
     work_dir = str(tmp_path)
-    train(work_dir, tiny_images, 'mst_resumed', '--resume',
-          osp.join(uninterrupted, 'epoch_2.pth'))
+    train_tiny_mst(work_dir, tiny_images, 'mst_resumed', '--resume',
+                   osp.join(uninterrupted, 'epoch_2.pth'))
     full = _load_checkpoint(osp.join(uninterrupted, 'epoch_4.pth'))
     resumed = _load_checkpoint(osp.join(work_dir, 'epoch_4.pth'))
     assert resumed['meta']['epoch'] == 4 and resumed['meta']['iter'] == 16
@@ -136,8 +113,8 @@ def test_resume_matches_the_uninterrupted_run(uninterrupted, tiny_images,
                     full['optimizer']['param_groups']):
         assert a['lr'] == pytest.approx(b['lr'])
         assert a['weight_decay'] == pytest.approx(b['weight_decay'])
-    logged_full = [r for r in scalars(uninterrupted) if 'loss' in r][-8:]
-    logged_resumed = [r for r in scalars(work_dir) if 'loss' in r]
+    logged_full = [r for r in read_scalars(uninterrupted) if 'loss' in r][-8:]
+    logged_resumed = [r for r in read_scalars(work_dir) if 'loss' in r]
     assert [r['loss'] for r in logged_resumed
             ] == pytest.approx([r['loss'] for r in logged_full], rel=1e-5)
 
@@ -166,7 +143,7 @@ def test_iteration_based_loop_is_refused(tiny_images, tmp_path, train_tool,
 
 
 def test_training_on_the_fast_input_path(tiny_images, tmp_path, train_tool,
-                                         data_config):
+                                         data_config, read_scalars):
     """The device-side augmentation (MultiCropDataPreprocessor) in a real
     run: every logged loss is finite, and a resumed run draws the same
     augmentation (the RNG state is in the checkpoint) and ends exactly like
@@ -182,7 +159,7 @@ def test_training_on_the_fast_input_path(tiny_images, tmp_path, train_tool,
 
     full, resumed = str(tmp_path / 'full'), str(tmp_path / 'resumed')
     train(full)
-    rows = [r for r in scalars(full) if 'loss' in r]
+    rows = [r for r in read_scalars(full) if 'loss' in r]
     assert len(rows) == 8
     for key in ('loss', 'loss_distill', 'loss_restore'):
         assert all(np.isfinite(r[key]) for r in rows), key
@@ -191,6 +168,6 @@ def test_training_on_the_fast_input_path(tiny_images, tmp_path, train_tool,
     b = _load_checkpoint(osp.join(resumed, 'epoch_2.pth'))['state_dict']
     for key in a:
         torch.testing.assert_close(b[key], a[key], msg=key)
-    assert [r['loss'] for r in scalars(resumed)
+    assert [r['loss'] for r in read_scalars(resumed)
             if 'loss' in r] == pytest.approx([r['loss'] for r in rows[-4:]],
                                              rel=1e-5)

@@ -1,10 +1,7 @@
 """OnlineKNNHook: the k-NN top-1 it logs during a tiny MST run equals
 tools/knn_eval.py's on the run's checkpoints."""
-import json
 import os
 import os.path as osp
-import subprocess
-from glob import glob
 
 import numpy as np
 import pytest
@@ -12,9 +9,10 @@ from PIL import Image
 
 from mst_mm.engine.hooks import OnlineKNNHook
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-CONFIG = osp.join(REPO, 'tests', 'data', 'configs', 'mst_tiny_online_knn.py')
-PLAIN = osp.join(REPO, 'tests', 'data', 'configs', 'mst_tiny.py')
+
+@pytest.fixture(scope='module')
+def config(data_config):
+    return data_config('mst_tiny_online_knn.py')
 
 
 @pytest.fixture(scope='module')
@@ -48,18 +46,12 @@ def knn_options(knn_root):
     ]
 
 
-def scalars(work_dir):
-    path, = glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json'))
-    with open(path) as f:
-        return [json.loads(line) for line in f]
-
-
 @pytest.fixture(scope='module')
-def online_run(folders, tmp_path_factory, train_tool):
+def online_run(folders, tmp_path_factory, train_tool, config):
     pretrain, knn = folders
     work_dir = str(tmp_path_factory.mktemp('online_knn_run'))
     train_tool.main([
-        CONFIG, '--work-dir', work_dir, '--cfg-options',
+        config, '--work-dir', work_dir, '--cfg-options',
         f'train_dataloader.dataset.data_root={pretrain}',
         'experiment_name=online_knn_run', *knn_options(knn)
     ])
@@ -67,9 +59,9 @@ def online_run(folders, tmp_path_factory, train_tool):
 
 
 def test_logged_top1_equals_knn_eval_on_the_checkpoints(
-        online_run, folders, load_tool):
+        online_run, folders, load_tool, config, read_scalars, read_log):
     knn_tool = load_tool('knn_eval')
-    rows = [r for r in scalars(online_run) if 'knn/top1_k1' in r]
+    rows = [r for r in read_scalars(online_run) if 'knn/top1_k1' in r]
     # Before training (step 0), after epoch 1 (step 4), after epoch 2
     # (step 8): 4 iterations of 4 images per epoch.
     assert [r['step'] for r in rows] == [0, 4, 8]
@@ -77,60 +69,45 @@ def test_logged_top1_equals_knn_eval_on_the_checkpoints(
     assert any(0 < r['knn/top1_k1'] < 100 for r in rows)
     for row, epoch in zip(rows[1:], (1, 2)):
         metrics = knn_tool.main([
-            CONFIG,
+            config,
             osp.join(online_run, f'epoch_{epoch}.pth'), '--cfg-options',
             *knn_options(folders[1])
         ])
         assert set(metrics) == {'k1_top1', 'k3_top1'}  # 3 classes: no top-5
         assert row['knn/top1_k1'] == pytest.approx(metrics['k1_top1'])
         assert row['knn/top1_k3'] == pytest.approx(metrics['k3_top1'])
-    log, = glob(osp.join(online_run, '*', '*.log'))
-    with open(log) as f:
-        text = f.read()
+    text = read_log(online_run)
     assert 'k-NN after epoch 2, teacher backbone (T=0.07, 12 train / 12 ' \
         f'queries): top-1 k=1 {rows[2]["knn/top1_k1"]:.2f}' in text
     assert 'k-NN before training' in text
 
 
 def test_the_hook_does_not_change_the_training(online_run, folders, tmp_path,
-                                               train_tool):
+                                               train_tiny_mst, read_scalars):
     # The same run without the hook: the k-NN data loaders draw from the
     # random generators, which the hook restores.
     work_dir = str(tmp_path)
-    train_tool.main([
-        PLAIN, '--work-dir', work_dir, '--cfg-options',
-        f'train_dataloader.dataset.data_root={folders[0]}',
-        'experiment_name=no_knn_run', 'train_cfg.max_epochs=2'
-    ])
-    with_hook = [r['loss'] for r in scalars(online_run) if 'loss' in r]
-    without = [r['loss'] for r in scalars(work_dir) if 'loss' in r]
+    train_tiny_mst(work_dir, folders[0], 'no_knn_run',
+                   'train_cfg.max_epochs=2')
+    with_hook = [r['loss'] for r in read_scalars(online_run) if 'loss' in r]
+    without = [r['loss'] for r in read_scalars(work_dir) if 'loss' in r]
     assert len(with_hook) == 8 and with_hook == without
 
 
 def test_two_processes_log_the_single_process_top1(folders, tmp_path,
-                                                   load_tool, subprocess_env,
-                                                   free_port):
+                                                   load_tool, config,
+                                                   read_scalars, dist_train):
     # Every process extracts its share of the k-NN data; the main one
     # gathers and scores, then all log the same numbers.
     pretrain, knn = folders
     work_dir = str(tmp_path / 'dist')
-    proc = subprocess.run([
-        'bash',
-        osp.join(REPO, 'tools',
-                 'dist_train.sh'), CONFIG, '2', '--work-dir', work_dir,
-        '--cfg-options', f'train_dataloader.dataset.data_root={pretrain}',
-        'train_cfg.max_epochs=1', *knn_options(knn)
-    ],
-                          cwd=str(tmp_path),
-                          env=dict(subprocess_env, PORT=str(free_port)),
-                          capture_output=True,
-                          text=True,
-                          timeout=300)
-    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
-    row = [r for r in scalars(work_dir) if 'knn/top1_k1' in r][-1]
+    dist_train(config, work_dir, '--cfg-options',
+               f'train_dataloader.dataset.data_root={pretrain}',
+               'train_cfg.max_epochs=1', *knn_options(knn))
+    row = [r for r in read_scalars(work_dir) if 'knn/top1_k1' in r][-1]
     assert row['step'] == 2  # 16 images, 2 processes x batch 4
     metrics = load_tool('knn_eval').main([
-        CONFIG,
+        config,
         osp.join(work_dir, 'epoch_1.pth'), '--cfg-options', *knn_options(knn)
     ])
     assert row['knn/top1_k1'] == pytest.approx(metrics['k1_top1'])
@@ -152,11 +129,11 @@ def test_errors():
             SimpleNamespace(cfg=Config(dict())))
 
 
-def test_fashion_mnist_configs_run_it_every_2_epochs():
+def test_fashion_mnist_configs_run_it_every_2_epochs(repo_root):
     from mmengine.config import Config
     for name in ('mst', 'dino'):
         cfg = Config.fromfile(
-            osp.join(REPO, 'configs', 'pretrain',
+            osp.join(repo_root, 'configs', 'pretrain',
                      f'{name}_vit-tiny-p4_fashion-mnist.py'))
         hook, = [h for h in cfg.custom_hooks if h.type == 'OnlineKNNHook']
         assert hook.interval == 2 and hook.network == 'teacher'

@@ -11,9 +11,6 @@ from PIL import Image
 
 from mst_mm.evaluation import knn_accuracy, weighted_knn_classify
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-CONFIG = osp.join(REPO, 'tests', 'data', 'configs', 'mst_tiny.py')
-
 
 def brute_force(train, train_labels, queries, num_classes, k, t):
     """Reference: one query at a time, every similarity, Python sorting."""
@@ -84,6 +81,11 @@ def knn_tool(load_tool):
     return load_tool('knn_eval')
 
 
+@pytest.fixture(scope='module')
+def config(data_config):
+    return data_config('mst_tiny.py')
+
+
 def data_options(root):
     return [
         '--cfg-options',
@@ -93,23 +95,23 @@ def data_options(root):
 
 
 def test_knn_tool_raw_pixels_and_random_backbone(labelled_folder, tmp_path,
-                                                 knn_tool):
+                                                 knn_tool, config):
     out = str(tmp_path / 'raw.json')
     metrics = knn_tool.main([
-        CONFIG, 'none', '--features', 'raw-pixels', '--out', out,
+        config, 'none', '--features', 'raw-pixels', '--out', out,
         *data_options(labelled_folder)
     ])
     assert metrics == {'k1_top1': 100.0, 'k3_top1': 100.0}
     with open(out) as f:
         assert json.load(f)['metrics'] == metrics
-    metrics = knn_tool.main([CONFIG, 'random', *data_options(labelled_folder)])
+    metrics = knn_tool.main([config, 'random', *data_options(labelled_folder)])
     assert set(metrics) == {'k1_top1', 'k3_top1'}
 
 
-def test_knn_tool_errors(labelled_folder, tmp_path, knn_tool):
+def test_knn_tool_errors(labelled_folder, tmp_path, knn_tool, config):
     with pytest.raises(FileNotFoundError, match='no_such.pth'):
         knn_tool.main([
-            CONFIG,
+            config,
             str(tmp_path / 'no_such.pth'), *data_options(labelled_folder)
         ])
     # A temperature of 0 is an error, not silently the default 0.07.
@@ -119,12 +121,12 @@ def test_knn_tool_errors(labelled_folder, tmp_path, knn_tool):
                 match=f'--temperature={float(value)}: expected '
                 'a temperature > 0'):
             knn_tool.main([
-                CONFIG, 'random', '--temperature', value,
+                config, 'random', '--temperature', value,
                 *data_options(labelled_folder)
             ])
     with pytest.raises(ValueError, match=r'--ks=\[0, 3\]: expected'):
         knn_tool.main([
-            CONFIG, 'random', '--ks', '0', '3', *data_options(labelled_folder)
+            config, 'random', '--ks', '0', '3', *data_options(labelled_folder)
         ])
     # The memory bank has 12 images: k=100 cannot be served.
     with pytest.raises(
@@ -132,16 +134,16 @@ def test_knn_tool_errors(labelled_folder, tmp_path, knn_tool):
             match=r'--ks \[100\]: more neighbours than the 12 '
             'images of the memory bank'):
         knn_tool.main([
-            CONFIG, 'random', '--ks', '3', '100',
+            config, 'random', '--ks', '3', '100',
             *data_options(labelled_folder)
         ])
 
 
 def test_knn_tool_reports_a_clamped_config_k(labelled_folder, tmp_path,
-                                             knn_tool, capsys):
+                                             knn_tool, capsys, config):
     out = str(tmp_path / 'clamped.json')
     metrics = knn_tool.main([
-        CONFIG, 'none', '--features', 'raw-pixels', '--out', out,
+        config, 'none', '--features', 'raw-pixels', '--out', out,
         *data_options(labelled_folder), 'knn_evaluation.ks=(1,20)'
     ])
     assert set(metrics) == {'k1_top1', 'k20_top1'}
@@ -153,21 +155,18 @@ def test_knn_tool_reports_a_clamped_config_k(labelled_folder, tmp_path,
             'vote') in capsys.readouterr().out
 
 
-def test_knn_tool_across_two_processes(labelled_folder, tmp_path, free_port):
+def test_knn_tool_across_two_processes(labelled_folder, tmp_path, free_port,
+                                       config, repo_root, subprocess_env):
     out = str(tmp_path / 'dist.json')
-    env = dict(
-        os.environ,
-        CUDA_VISIBLE_DEVICES='',
-        PYTHONPATH=REPO + os.pathsep + os.environ.get('PYTHONPATH', ''))
     cmd = [
         sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2',
         f'--master_port={free_port}',
-        osp.join(REPO, 'tools',
-                 'knn_eval.py'), CONFIG, 'none', '--features', 'raw-pixels',
+        osp.join(repo_root, 'tools',
+                 'knn_eval.py'), config, 'none', '--features', 'raw-pixels',
         '--launcher', 'pytorch', '--out', out, *data_options(labelled_folder)
     ]
     proc = subprocess.run(
-        cmd, env=env, capture_output=True, text=True, timeout=300)
+        cmd, env=subprocess_env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     with open(out) as f:
         assert json.load(f)['metrics'] == {'k1_top1': 100.0, 'k3_top1': 100.0}

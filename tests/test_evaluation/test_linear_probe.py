@@ -10,9 +10,12 @@ from PIL import Image
 
 from mst_mm.models import MSTViT
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-CONFIG = osp.join(REPO, 'tests', 'data', 'configs', 'linear_probe_tiny.py')
 ARCH = dict(embed_dims=32, num_layers=4, num_heads=2, feedforward_channels=64)
+
+
+@pytest.fixture(scope='module')
+def config(data_config):
+    return data_config('linear_probe_tiny.py')
 
 
 @pytest.fixture(scope='module')
@@ -41,8 +44,8 @@ def data_and_backbone(tmp_path_factory):
 
 
 def test_linear_probe_trains_only_the_classifier(data_and_backbone, tmp_path,
-                                                 capsys, train_tool,
-                                                 test_tool):
+                                                 capsys, train_tool, test_tool,
+                                                 config):
     data_root, ckpt = data_and_backbone
     work_dir = str(tmp_path)
     options = [
@@ -52,7 +55,7 @@ def test_linear_probe_trains_only_the_classifier(data_and_backbone, tmp_path,
         f'model.backbone.init_cfg.checkpoint={ckpt}',
         'experiment_name=linear_probe_tiny'
     ]
-    train_tool.main([CONFIG, '--work-dir', work_dir, *options])
+    train_tool.main([config, '--work-dir', work_dir, *options])
     trained = _load_checkpoint(osp.join(work_dir, 'epoch_2.pth'))['state_dict']
     init = _load_checkpoint(ckpt)['state_dict']
     # The frozen backbone is exactly the loaded one; only the head learned.
@@ -62,7 +65,7 @@ def test_linear_probe_trains_only_the_classifier(data_and_backbone, tmp_path,
     assert trained['head.fc.weight'].abs().sum() > 0
 
     metrics = test_tool.main([
-        CONFIG,
+        config,
         osp.join(work_dir, 'epoch_2.pth'), '--work-dir', work_dir,
         *options[:-1], 'experiment_name=linear_probe_tiny_test'
     ])

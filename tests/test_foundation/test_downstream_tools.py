@@ -421,23 +421,17 @@ def test_segmentation_fine_tuning_is_reproducible(tmp_path, train_tool,
     assert not torch.equal(other[key], first[key])
 
 
-def test_dist_train_runs_setr_on_two_cpu_processes(repo_root, tmp_path,
-                                                   seg_config, tiny_cityscapes,
-                                                   subprocess_env, free_port):
+def test_dist_train_runs_setr_on_two_cpu_processes(tmp_path, seg_config,
+                                                   tiny_cityscapes,
+                                                   dist_train):
     work_dir = str(tmp_path / 'work')
-    env = dict(subprocess_env, PORT=str(free_port), PYTHON=sys.executable)
-    proc = subprocess.run([
-        'bash',
-        osp.join(repo_root, 'tools',
-                 'dist_train.sh'), seg_config, '2', '--work-dir', work_dir,
-        '--no-validate', '--cfg-options', *seg_options(tiny_cityscapes)
-    ],
-                          cwd=str(tmp_path),
-                          env=env,
-                          capture_output=True,
-                          text=True,
-                          timeout=300)
-    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    dist_train(
+        seg_config,
+        work_dir,
+        '--no-validate',
+        '--cfg-options',
+        *seg_options(tiny_cityscapes),
+        PYTHON=sys.executable)
     assert osp.isfile(osp.join(work_dir, 'iter_2.pth'))
     with open(glob.glob(osp.join(work_dir, '*', '*.log'))[0]) as f:
         log = f.read()

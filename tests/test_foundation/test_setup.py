@@ -15,10 +15,6 @@ import venv
 
 import pytest
 
-SCRIPT = osp.join(
-    osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))), 'tools',
-    'build_mmcv.sh')
-
 
 def _pins(repo_root):
     pins = {}
@@ -30,19 +26,28 @@ def _pins(repo_root):
     return pins
 
 
-def _run(args, env=None, **kwargs):
-    return subprocess.run(['bash', SCRIPT, *args],
-                          capture_output=True,
-                          text=True,
-                          env={
-                              **os.environ,
-                              **(env or {})
-                          },
-                          **kwargs)
+@pytest.fixture
+def build_mmcv(repo_root):
+    """``build_mmcv(args, env=None, **kwargs)``: tools/build_mmcv.sh ARGS
+    with ``env`` over this process's environment."""
+
+    def run(args, env=None, **kwargs):
+        return subprocess.run(
+            ['bash',
+             osp.join(repo_root, 'tools', 'build_mmcv.sh'), *args],
+            capture_output=True,
+            text=True,
+            env={
+                **os.environ,
+                **(env or {})
+            },
+            **kwargs)
+
+    return run
 
 
 def test_cold_fetch_prepares_mmcv_metadata_without_build_isolation(
-        repo_root, tmp_path):
+        repo_root, tmp_path, build_mmcv):
     """Stage 1 of the mmcv build, exactly as the set-up runs it, from an
     empty wheel cache and an empty pip cache, in a fresh venv holding only
     the pinned build tools.
@@ -72,9 +77,10 @@ def test_cold_fetch_prepares_mmcv_metadata_without_build_isolation(
     newest = tmp_path / 'newest-setuptools.txt'
     newest.write_text('setuptools>=82\n')
 
-    result = _run([python, 'fetch', str(tmp_path / 'src')],
-                  env=dict(PIP_CONSTRAINT=str(newest), **empty_caches),
-                  timeout=600)
+    result = build_mmcv(
+        [python, 'fetch', str(tmp_path / 'src')],
+        env=dict(PIP_CONSTRAINT=str(newest), **empty_caches),
+        timeout=600)
 
     log = (tmp_path / 'src' / 'fetch.log')
     assert result.returncode == 0, (
@@ -84,19 +90,19 @@ def test_cold_fetch_prepares_mmcv_metadata_without_build_isolation(
     assert not (tmp_path / 'wheel-cache').exists()
 
 
-def test_failed_stage_names_itself_its_log_and_the_retry(tmp_path):
+def test_failed_stage_names_itself_its_log_and_the_retry(tmp_path, build_mmcv):
     """An unreachable index: the build stops at its first stage, says which
     stage, which log to read and what to run, and adds nothing to the
     cache."""
     cache = tmp_path / 'cache'
-    result = _run([sys.executable, 'wheel'],
-                  env=dict(
-                      MST_WHEEL_CACHE=str(cache),
-                      PIP_CONFIG_FILE=os.devnull,
-                      PIP_INDEX_URL='http://127.0.0.1:9/simple',
-                      PIP_RETRIES='0',
-                      PIP_DEFAULT_TIMEOUT='2'),
-                  timeout=300)
+    result = build_mmcv([sys.executable, 'wheel'],
+                        env=dict(
+                            MST_WHEEL_CACHE=str(cache),
+                            PIP_CONFIG_FILE=os.devnull,
+                            PIP_INDEX_URL='http://127.0.0.1:9/simple',
+                            PIP_RETRIES='0',
+                            PIP_DEFAULT_TIMEOUT='2'),
+                        timeout=300)
 
     assert result.returncode != 0
     err = result.stderr
@@ -111,26 +117,27 @@ def test_failed_stage_names_itself_its_log_and_the_retry(tmp_path):
     assert sorted(os.listdir(cache)) == ['logs']
 
 
-def test_incomplete_cache_entry_is_never_used(tmp_path):
+def test_incomplete_cache_entry_is_never_used(tmp_path, build_mmcv):
     """A wheel counts only once its entry holds RECIPE (written after the
     wheel is complete); a left-over temporary build folder never counts."""
     env = dict(MST_WHEEL_CACHE=str(tmp_path))
-    entry = _run([sys.executable, 'entry'], env=env).stdout.strip()
+    entry = build_mmcv([sys.executable, 'entry'], env=env).stdout.strip()
     assert entry.startswith(str(tmp_path))
 
     os.makedirs(entry + '.tmp.123')
     half = osp.join(entry + '.tmp.123', 'mmcv-2.1.0-cp311-cp311-linux.whl')
     open(half, 'w').close()
-    assert _run([sys.executable, 'lookup'], env=env).stdout == ''
+    assert build_mmcv([sys.executable, 'lookup'], env=env).stdout == ''
 
     os.makedirs(entry)
     wheel = osp.join(entry, 'mmcv-2.1.0-cp311-cp311-linux.whl')
     open(wheel, 'w').close()
-    assert _run([sys.executable, 'lookup'], env=env).stdout == ''
+    assert build_mmcv([sys.executable, 'lookup'], env=env).stdout == ''
 
     with open(osp.join(entry, 'RECIPE'), 'w') as f:
-        f.write(_run([sys.executable, 'recipe'], env=env).stdout)
-    assert _run([sys.executable, 'lookup'], env=env).stdout.strip() == wheel
+        f.write(build_mmcv([sys.executable, 'recipe'], env=env).stdout)
+    assert build_mmcv([sys.executable, 'lookup'],
+                      env=env).stdout.strip() == wheel
 
 
 @pytest.mark.parametrize('change', [
@@ -138,7 +145,8 @@ def test_incomplete_cache_entry_is_never_used(tmp_path):
     ('ninja==1.11.1.4', 'ninja==1.13.0'),
     ('mmcv==2.1.0', 'mmcv==2.1.1'),
 ])
-def test_changed_recipe_changes_the_cache_key(repo_root, tmp_path, change):
+def test_changed_recipe_changes_the_cache_key(repo_root, tmp_path, change,
+                                              build_mmcv):
     """The cache key covers the mmcv pin and the build-tool pins, so a
     changed recipe builds anew instead of reusing an old wheel."""
     old, new = change
@@ -148,8 +156,8 @@ def test_changed_recipe_changes_the_cache_key(repo_root, tmp_path, change):
     changed = tmp_path / 'pins.txt'
     changed.write_text(text.replace(old, new))
 
-    key = _run([sys.executable, 'key']).stdout.strip()
-    changed_key = _run([sys.executable, 'key'],
-                       env=dict(MST_PINS=str(changed))).stdout.strip()
+    key = build_mmcv([sys.executable, 'key']).stdout.strip()
+    changed_key = build_mmcv([sys.executable, 'key'],
+                             env=dict(MST_PINS=str(changed))).stdout.strip()
     assert len(key) == 12 and len(changed_key) == 12
     assert key != changed_key

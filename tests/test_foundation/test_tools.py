@@ -7,7 +7,6 @@ import os
 import os.path as osp
 import pickle
 import shutil
-import subprocess
 
 import pytest
 import torch
@@ -220,23 +219,11 @@ def test_pretrained_init_cfg_accepts_a_runner_checkpoint(
 
 
 # ---------------------------------------------------------- distributed
-def test_dist_train_two_cpu_processes(repo_root, tmp_path, tiny_config,
-                                      tiny_image_folder, data_root_options,
-                                      subprocess_env, free_port):
+def test_dist_train_two_cpu_processes(tmp_path, tiny_config, tiny_image_folder,
+                                      data_root_options, dist_train):
     work_dir = str(tmp_path / 'dist')
-    env = dict(subprocess_env, PORT=str(free_port))
-    proc = subprocess.run([
-        'bash',
-        osp.join(repo_root, 'tools',
-                 'dist_train.sh'), tiny_config, '2', '--work-dir', work_dir,
-        '--cfg-options', *data_root_options(tiny_image_folder)
-    ],
-                          cwd=str(tmp_path),
-                          env=env,
-                          capture_output=True,
-                          text=True,
-                          timeout=300)
-    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    dist_train(tiny_config, work_dir, '--cfg-options',
+               *data_root_options(tiny_image_folder))
     ckpt = load_ckpt(osp.join(work_dir, 'epoch_2.pth'))
     # 8 images shared by 2 processes x batch 2: 2 iterations per epoch (one
     # process alone would have run 4).

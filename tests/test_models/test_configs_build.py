@@ -1,6 +1,5 @@
 """Every shipped pre-training and probing config loads and builds."""
 import ast
-import glob
 import os.path as osp
 
 import numpy as np
@@ -11,22 +10,14 @@ from mmengine.registry import init_default_scope
 
 import mst_mm  # noqa: F401
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-CONFIGS = sorted(
-    glob.glob(osp.join(REPO, 'configs', 'pretrain', '*.py')) +
-    glob.glob(osp.join(REPO, 'configs', 'pretrain', 'ablations', '*.py')) +
-    glob.glob(osp.join(REPO, 'configs', 'pretrain', 'benchmarks', '*.py')))
 
-
-@pytest.mark.parametrize(
-    'path', CONFIGS, ids=[osp.relpath(p, REPO) for p in CONFIGS])
-def test_config_builds(path):
+def test_config_builds(pretrain_config):
     from mmpretrain.registry import MODELS
-    cfg = Config.fromfile(path)
+    cfg = Config.fromfile(pretrain_config)
     init_default_scope(cfg.default_scope)
     model = MODELS.build(cfg.model)
     n_params = sum(p.numel() for p in model.backbone.parameters())
-    if 'deit-s' in osp.basename(path):
+    if 'deit-s' in osp.basename(pretrain_config):
         # DeiT-S/16: 21.7M parameters (+ the 384 of the [MASK] token).
         assert 21.6e6 < n_params < 21.8e6
     if cfg.model.type == 'MST':
@@ -45,9 +36,9 @@ def test_config_builds(path):
     torch.cuda.empty_cache()
 
 
-def test_paper_numbers_in_the_main_configs():
+def test_paper_numbers_in_the_main_configs(repo_root):
     cfg = Config.fromfile(
-        osp.join(REPO, 'configs/pretrain/mst_deit-s_300e.py'))
+        osp.join(repo_root, 'configs/pretrain/mst_deit-s_300e.py'))
     m = cfg.model
     assert (m.distill_weight, m.restore_weight) == (1.0, 0.6)
     assert (m.masker.num, m.masker.p) == (8, 0.1)
@@ -103,8 +94,8 @@ TABLE4 = {
 
 
 @pytest.mark.parametrize('row', sorted(TABLE4))
-def test_table4_configs_match_the_paper_setting(row):
-    path = osp.join(REPO, 'configs', 'pretrain', 'ablations',
+def test_table4_configs_match_the_paper_setting(row, repo_root):
+    path = osp.join(repo_root, 'configs', 'pretrain', 'ablations',
                     f'mst_deit-s_100e_table4-{row}.py')
     masker_type, num, p, quoted = TABLE4[row]
     masker = Config.fromfile(path).model.masker
@@ -119,14 +110,14 @@ def test_table4_configs_match_the_paper_setting(row):
         assert f'Paper: linear {quoted}' in f.read()
 
 
-def test_imagenet_configs_default_to_the_fast_input_path(tmp_path):
+def test_imagenet_configs_default_to_the_fast_input_path(tmp_path, repo_root):
     """The workers crop and flip, the preprocessor applies exactly the CPU
     views' other transforms; a JPEG folder goes through both."""
     import cv2
     from mmengine.dataset import default_collate
     from mmpretrain.registry import DATASETS, MODELS
     cfg = Config.fromfile(
-        osp.join(REPO, 'configs/pretrain/mst_deit-s_300e.py'))
+        osp.join(repo_root, 'configs/pretrain/mst_deit-s_300e.py'))
     geometric = ('RandomResizedCrop', 'RandomFlip')
     views = [cfg.global_view_1, cfg.global_view_2, cfg.local_view]
     multi_view = cfg.train_dataloader.dataset.pipeline[1]
@@ -166,10 +157,10 @@ def test_imagenet_configs_default_to_the_fast_input_path(tmp_path):
     'mst_deit-s_100e_cpu-augment.py', 'mst_vit-tiny-p4_fashion-mnist.py',
     'dino_vit-tiny-p4_fashion-mnist.py'
 ])
-def test_cpu_input_path_configs(name):
+def test_cpu_input_path_configs(name, repo_root):
     """The CPU path: every transform on the workers, the plain
     preprocessor (Fashion-MNIST stays on it: it builds its own views)."""
-    cfg = Config.fromfile(osp.join(REPO, 'configs/pretrain', name))
+    cfg = Config.fromfile(osp.join(repo_root, 'configs/pretrain', name))
     assert cfg.model.data_preprocessor.type == 'SelfSupDataPreprocessor'
     for view in cfg.train_dataloader.dataset.pipeline[1].transforms:
         assert [t.type for t in view][:5] == [
@@ -178,14 +169,14 @@ def test_cpu_input_path_configs(name):
         ]
 
 
-def test_fast_path_crops_match_the_cpu_path_crops():
+def test_fast_path_crops_match_the_cpu_path_crops(repo_root):
     """Same crop parameters (the same random draws) and, with OpenCV's
     area interpolation instead of Pillow's bicubic, nearly the same
     pixels."""
     from mmcv.transforms import Compose
     init_default_scope('mmpretrain')
     cfg = Config.fromfile(
-        osp.join(REPO, 'configs/pretrain/mst_deit-s_300e.py'))
+        osp.join(repo_root, 'configs/pretrain/mst_deit-s_300e.py'))
     yy, xx = np.mgrid[0:375, 0:500]
     img = 127 + 60 * np.sin(0.05 * xx) * np.cos(0.03 * yy)
     img = np.stack([img, img[::-1], img[:, ::-1]], -1)
@@ -217,12 +208,12 @@ def _base_files(path):
     return ast.literal_eval(base)
 
 
-def test_fashion_mnist_shares_the_model_and_schedule_of_imagenet():
+def test_fashion_mnist_shares_the_model_and_schedule_of_imagenet(repo_root):
     """The demo inherits the DeiT-S recipe's model, schedule and runtime
     pieces and brings only its own dataset piece; its schedule differs from
     the 300-epoch one in its epochs only."""
     paths = {
-        name: osp.join(REPO, 'configs/pretrain', name)
+        name: osp.join(repo_root, 'configs/pretrain', name)
         for name in ('mst_deit-s_300e.py', 'mst_vit-tiny-p4_fashion-mnist.py')
     }
     imagenet, fashion = (_base_files(p) for p in paths.values())
@@ -253,17 +244,17 @@ def test_fashion_mnist_shares_the_model_and_schedule_of_imagenet():
     assert demo.model.backbone.type == full.model.backbone.type
 
 
-# Every pre-training config (the probing benchmarks have no k-NN).
-KNN_CONFIGS = [p for p in CONFIGS if 'benchmarks' not in p]
-KNN_CONFIGS.append(osp.join(REPO, 'tests', 'data', 'configs', 'mst_tiny.py'))
-
-
-@pytest.mark.parametrize(
-    'path', KNN_CONFIGS, ids=[osp.relpath(p, REPO) for p in KNN_CONFIGS])
-def test_knn_loaders_differ_in_their_split_only(path):
+def test_knn_loaders_differ_in_their_split_only(repo_configs, data_config):
     """The memory bank and the queries come from one loader dict: same
     dataset type, root, pipeline, batch and sampler; train split vs
-    val/test."""
+    val/test. Every pre-training config (the probing benchmarks have no
+    k-NN) and the tests' tiny one."""
+    for path in repo_configs(
+            'pretrain', 'pretrain/ablations') + [data_config('mst_tiny.py')]:
+        _check_knn_loaders(path)
+
+
+def _check_knn_loaders(path):
     knn = Config.fromfile(path).knn_evaluation
     bank, queries = knn.train_dataloader, knn.val_dataloader
     split = 'split' if 'split' in bank.dataset else 'data_prefix'

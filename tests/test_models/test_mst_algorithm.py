@@ -1,4 +1,3 @@
-import copy
 import math
 
 import pytest
@@ -9,27 +8,6 @@ from mmpretrain.registry import MODELS
 import mst_mm  # noqa: F401
 
 ARCH = dict(embed_dims=32, num_layers=2, num_heads=2, feedforward_channels=64)
-CFG = dict(
-    type='MST',
-    backbone=dict(
-        type='MSTViT',
-        arch=ARCH,
-        img_size=32,
-        patch_size=8,
-        drop_path_rate=0.1),
-    neck=dict(
-        type='GlobalImageDecoder',
-        in_channels=32,
-        patch_size=8,
-        channels=(16, 8, 8)),
-    head=dict(
-        type='MSTHead',
-        in_channels=32,
-        out_channels=64,
-        hidden_channels=32,
-        bottleneck_channels=16),
-    distill_loss=dict(type='SelfDistillationLoss', out_channels=64),
-    masker=dict(type='AttentionGuidedMasker', num=2, p=0.5))
 
 
 @pytest.fixture(autouse=True)
@@ -40,13 +18,26 @@ def hub():
     return hub
 
 
-def build(**overrides):
-    torch.manual_seed(0)
-    cfg = copy.deepcopy(CFG)
-    cfg.update(overrides)
-    model = MODELS.build(cfg)
-    model.init_weights()
-    return model
+@pytest.fixture
+def build(tiny_mst_cfg):
+    """``build(**overrides)``: the tiny MST model (a 2-block ViT) with
+    ``overrides`` of its config, initialised with seed 0."""
+
+    def make(**overrides):
+        torch.manual_seed(0)
+        cfg = tiny_mst_cfg(
+            dict(
+                type='MSTViT',
+                arch=ARCH,
+                img_size=32,
+                patch_size=8,
+                drop_path_rate=0.1))
+        cfg.update(overrides)
+        model = MODELS.build(cfg)
+        model.init_weights()
+        return model
+
+    return make
 
 
 def views(batch=4, num_local=2, global_size=32, local_size=16):
@@ -60,7 +51,7 @@ def views(batch=4, num_local=2, global_size=32, local_size=16):
     ])
 
 
-def test_loss_returns_weighted_losses_and_monitors():
+def test_loss_returns_weighted_losses_and_monitors(build):
     model = build()
     losses = model.loss(views(), None)
     assert set(losses) == {
@@ -80,7 +71,7 @@ def test_loss_returns_weighted_losses_and_monitors():
     assert 0. < losses['mask_ratio'].item() < 0.5
 
 
-def test_teacher_has_no_drop_path_no_mask_token_and_starts_as_student():
+def test_teacher_has_no_drop_path_no_mask_token_and_starts_as_student(build):
     model = build()
     teacher = model.teacher.module
     assert teacher.backbone.mask_token is None
@@ -98,7 +89,7 @@ def test_teacher_has_no_drop_path_no_mask_token_and_starts_as_student():
     assert not any(p.requires_grad for p in teacher.parameters())
 
 
-def test_student_masks_come_from_teacher_attention_of_the_same_view():
+def test_student_masks_come_from_teacher_attention_of_the_same_view(build):
     model = build(masker=dict(type='AttentionGuidedMasker', num=2, p=1.0))
     captured = {}
     original = model.backbone.forward_tokens
@@ -119,14 +110,14 @@ def test_student_masks_come_from_teacher_attention_of_the_same_view():
     assert torch.equal(captured['mask'], expected)
 
 
-def test_dino_baseline_has_no_mask_and_no_restoration():
+def test_dino_baseline_has_no_mask_and_no_restoration(build):
     model = build(masker=None, neck=None)
     losses = model.loss(views(), None)
     assert 'loss_restore' not in losses
     assert losses['mask_ratio'].item() == 0.
 
 
-def test_restoration_target_is_the_global_views():
+def test_restoration_target_is_the_global_views(build):
     model = build(restore_weight=1.0, distill_weight=0.)
     x = views()
     captured = {}
@@ -142,7 +133,7 @@ def test_restoration_target_is_the_global_views():
     assert losses['loss_distill'].item() == 0.
 
 
-def test_head_bn_statistics_come_from_global_views_only():
+def test_head_bn_statistics_come_from_global_views_only(build):
     model = build()
     head = model.head
     bn = head.mlp[1]
@@ -154,7 +145,7 @@ def test_head_bn_statistics_come_from_global_views_only():
     assert not torch.equal(bn.running_mean, before)
 
 
-def test_extract_feat_works_on_plain_images():
+def test_extract_feat_works_on_plain_images(build):
     model = build()
     feats = model(torch.randn(2, 3, 32, 32), mode='tensor')
     assert feats[0].shape == (2, 32)
@@ -162,19 +153,19 @@ def test_extract_feat_works_on_plain_images():
 
 @pytest.mark.parametrize('sizes',
                          [[32, 16, 16], [32, 32, 32, 16], [16, 32, 32]])
-def test_global_crop_count_other_than_two_is_an_error(sizes):
+def test_global_crop_count_other_than_two_is_an_error(sizes, build):
     model = build()
     x = [torch.randn(2, 3, s, s) for s in sizes]
     with pytest.raises(ValueError, match='exactly 2 global crops'):
         model.loss(x, None)
 
 
-def test_restore_masked_only_needs_a_masker():
+def test_restore_masked_only_needs_a_masker(build):
     with pytest.raises(ValueError, match='restore_masked_only=True needs'):
         build(masker=None, restore_masked_only=True)
 
 
-def test_restore_masked_only_uses_masked_patches():
+def test_restore_masked_only_uses_masked_patches(build):
     model = build(
         restore_masked_only=True, masker=dict(type='RandomMasker', p=0.5))
     losses = model.loss(views(), None)

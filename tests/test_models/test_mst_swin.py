@@ -88,27 +88,12 @@ def test_mask_token_and_errors():
         teacher.forward_tokens(x, mask=mask)
 
 
-def test_mst_trains_a_swin():
+def test_mst_trains_a_swin(tiny_mst_cfg):
     hub = MessageHub.get_current_instance()
     hub.update_info('max_iters', 10)
     torch.manual_seed(0)
     model = MODELS.build(
-        dict(
-            type='MST',
-            backbone=dict(type='MSTSwin', **KWARGS),
-            neck=dict(
-                type='GlobalImageDecoder',
-                in_channels=32,
-                patch_size=8,
-                channels=(16, 16, 8)),
-            head=dict(
-                type='MSTHead',
-                in_channels=32,
-                out_channels=64,
-                hidden_channels=32,
-                bottleneck_channels=16),
-            distill_loss=dict(type='SelfDistillationLoss', out_channels=64),
-            masker=dict(type='AttentionGuidedMasker', num=2, p=0.5)))
+        tiny_mst_cfg(dict(type='MSTSwin', **KWARGS), (16, 16, 8)))
     views = [torch.randn(2, 3, 32, 32) for _ in range(2)
              ] + [torch.randn(2, 3, 16, 16) for _ in range(2)]
     losses = model.loss(views, None)

@@ -1,4 +1,5 @@
-"""tools/benchmark.py runs and reports (no timing is asserted here)."""
+"""tools/benchmark.py and tools/analysis_tools/benchmark_pipeline.py run
+and report (no timing is asserted here)."""
 import json
 import os.path as osp
 import subprocess
@@ -6,24 +7,33 @@ import sys
 
 import pytest
 
+PIPELINE = 'analysis_tools/benchmark_pipeline'
+PIPELINE_SCRIPT = f'tools/{PIPELINE}.py'
+
+
+def run_tool(tool, args, repo_root, env):
+    """``tools/<tool>.py ARGS``; its completed process."""
+    return subprocess.run(
+        [sys.executable,
+         osp.join(repo_root, 'tools', f'{tool}.py'), *args],
+        cwd=repo_root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600)
+
 
 @pytest.fixture
 def run(tmp_path, repo_root, subprocess_env):
-    """``run(args)``: tools/benchmark.py on CPU, 1 iteration; its saved
-    JSON and its stdout."""
+    """``run(args, tool='benchmark')``: the tool on CPU, 1 iteration; its
+    saved JSON and its stdout."""
 
-    def bench(args):
+    def bench(args, tool='benchmark'):
         out = str(tmp_path / 'bench.json')
-        proc = subprocess.run([
-            sys.executable,
-            osp.join(repo_root, 'tools', 'benchmark.py'), *args, '--device',
-            'cpu', '--iters', '1', '--warmup', '1', '--out', out
-        ],
-                              cwd=repo_root,
-                              env=subprocess_env,
-                              capture_output=True,
-                              text=True,
-                              timeout=600)
+        proc = run_tool(tool, [
+            *args, '--device', 'cpu', '--iters', '1', '--warmup', '1', '--out',
+            out
+        ], repo_root, subprocess_env)
         assert proc.returncode == 0, proc.stderr[-3000:]
         with open(out) as f:
             return json.load(f), proc.stdout
@@ -67,8 +77,8 @@ def jpeg_folder(tmp_path):
 
 
 def test_pipeline_benchmark_times_both_input_paths(run, jpeg_folder):
-    saved, stdout = run(
-        ['--pipeline', jpeg_folder, '--rounds', '1', '--batch', '1'])
+    saved, stdout = run([jpeg_folder, '--rounds', '1', '--batch', '1'],
+                        tool=PIPELINE)
     loader = saved['results']['loader']
     assert set(loader) == {'cpu', 'fast'}
     for r in loader.values():
@@ -84,16 +94,17 @@ def test_pipeline_benchmark_times_both_input_paths(run, jpeg_folder):
 
 def test_pipeline_benchmark_refuses_a_config_without_the_fast_path(
         repo_root, subprocess_env, jpeg_folder):
-    proc = subprocess.run([
-        sys.executable,
-        osp.join(repo_root, 'tools',
-                 'benchmark.py'), '--pipeline', jpeg_folder, '--config',
-        'tests/data/configs/tiny_vit_2cls.py', '--device', 'cpu'
-    ],
-                          cwd=repo_root,
-                          env=subprocess_env,
-                          capture_output=True,
-                          text=True,
-                          timeout=600)
+    proc = run_tool(PIPELINE, [
+        jpeg_folder, '--config', 'tests/data/configs/tiny_vit_2cls.py',
+        '--device', 'cpu'
+    ], repo_root, subprocess_env)
     assert proc.returncode != 0
     assert "the config has no 'train_pipeline'" in proc.stderr
+
+
+def test_pipeline_flag_names_the_pipeline_tool(repo_root, subprocess_env,
+                                               tmp_path):
+    proc = run_tool('benchmark', ['--pipeline', str(tmp_path)], repo_root,
+                    subprocess_env)
+    assert proc.returncode == 2
+    assert (f'python {PIPELINE_SCRIPT} {tmp_path} (same flags)' in proc.stderr)

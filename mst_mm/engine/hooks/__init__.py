@@ -6,7 +6,9 @@ from .freeze_last_layer_hook import FreezeLastLayerHook
 from .mst_visualization_hook import MSTVisualizationHook
 from .non_finite_loss_hook import NonFiniteLossHook
 from .online_knn_hook import OnlineKNNHook
-from .per_parameter_grad_clip_hook import PerParameterGradClipHook
+from .per_parameter_grad_clip_hook import (PerParameterGradClipHook,
+                                           clip_grad_per_parameter,
+                                           register_per_parameter_clipping)
 from .random_state_hook import RandomStateHook
 from .seg_test_visualization_hook import SegTestVisualizationHook
 from .weight_decay_logger_hook import WeightDecayLoggerHook
@@ -16,5 +18,6 @@ __all__ = [
     'MSTVisualizationHook', 'NonFiniteLossHook', 'OnlineKNNHook',
     'PerParameterGradClipHook', 'RandomStateHook', 'SegTestVisualizationHook',
     'TrainingCollapseError', 'WeightDecayLoggerHook',
-    'register_checkpoint_checks'
+    'clip_grad_per_parameter', 'register_checkpoint_checks',
+    'register_per_parameter_clipping'
 ]

@@ -41,6 +41,7 @@ train_dataloader = dict(
         data_root='data/tiny',
         data_prefix='train',
         pipeline=train_pipeline))
+# The same loader over test/ with the test pipeline.
 val_dataloader = dict(
     train_dataloader,
     dataset=dict(

@@ -1,0 +1,191 @@
+"""What ``tools/benchmark.py`` and
+``tools/analysis_tools/benchmark_pipeline.py`` share: their common flags,
+one measurement per child process, the timing loop, the device's name, the
+JSON they write and the MST/DINO training step."""
+import argparse
+import json
+import multiprocessing as mp
+import resource
+import statistics
+import time
+from typing import Callable, List, Optional
+
+import torch
+
+# The training-step variants, all built from one pre-training config.
+VARIANTS = ('mst', 'mst-no-mask', 'dino')
+
+
+def add_benchmark_args(parser: argparse.ArgumentParser,
+                       batch_help: str = 'images per step (default 64)'):
+    """The flags both benchmarks take: the config, the training step's
+    views, the timing and the output."""
+    parser.add_argument(
+        '--config', default='configs/pretrain/mst_deit-s_300e.py')
+    parser.add_argument('--batch', type=int, help=batch_help)
+    parser.add_argument('--global-size', type=int, default=224)
+    parser.add_argument('--local-size', type=int, default=96)
+    parser.add_argument('--num-local', type=int, default=8)
+    parser.add_argument(
+        '--iters', type=int, default=20, help='timed steps per variant')
+    parser.add_argument('--warmup', type=int, default=3)
+    parser.add_argument(
+        '--device', default='auto', choices=['auto', 'cpu', 'cuda'])
+    parser.add_argument('--out', help='write the results as JSON here')
+
+
+def check_benchmark_args(parser: argparse.ArgumentParser,
+                         args: argparse.Namespace,
+                         default_batch: int = 64) -> argparse.Namespace:
+    """Fill in ``--batch`` and ``--device auto``; refuse what cannot run
+    (``parser.error`` names the flag)."""
+    if args.batch is None:
+        args.batch = default_batch
+    if args.device == 'auto':
+        args.device = 'cuda' if torch.cuda.is_available() else 'cpu'
+    if args.device == 'cuda' and not torch.cuda.is_available():
+        parser.error('--device cuda: no CUDA device is available')
+    for name in ('batch', 'iters', 'global_size', 'local_size'):
+        if getattr(args, name) < 1:
+            parser.error(f'--{name.replace("_", "-")} must be >= 1')
+    return args
+
+
+def run_in_child(target: Callable, args, what: str):
+    """``target(*args, queue)`` in a fresh (spawned) process, so that its
+    peak memory and imports are its own; returns what it put on the
+    queue.
+
+    Raises:
+        RuntimeError: the child failed (its traceback is on stderr).
+    """
+    ctx = mp.get_context('spawn')
+    queue = ctx.Queue()
+    proc = ctx.Process(target=target, args=(*args, queue))
+    proc.start()
+    proc.join()
+    if proc.exitcode != 0:
+        raise RuntimeError(f'{what} failed (exit code {proc.exitcode})')
+    return queue.get()
+
+
+def time_calls(call: Callable,
+               warmup: int,
+               iters: int,
+               device,
+               prepare: Optional[Callable] = None) -> List[float]:
+    """Seconds of each of ``iters`` calls of ``call(prepare())`` after
+    ``warmup`` untimed ones; ``prepare`` (the inputs) is not timed. On CUDA
+    every call is synchronised and the peak memory statistics restart at the
+    first timed call."""
+    device = torch.device(device)
+
+    def sync():
+        if device.type == 'cuda':
+            torch.cuda.synchronize()
+
+    times = []
+    for i in range(warmup + iters):
+        if i == warmup and device.type == 'cuda':
+            torch.cuda.reset_peak_memory_stats()
+        inputs = prepare() if prepare is not None else None
+        sync()
+        start = time.perf_counter()
+        call(inputs)
+        sync()
+        if i >= warmup:
+            times.append(time.perf_counter() - start)
+    return times
+
+
+def device_label(device: str) -> str:
+    """The GPU's name, or ``CPU (N threads)``."""
+    if device == 'cuda':
+        return torch.cuda.get_device_name()
+    return f'CPU ({torch.get_num_threads()} threads)'
+
+
+def write_results(out: Optional[str], args: argparse.Namespace,
+                  **content) -> None:
+    """Write the flags and ``content`` as JSON to ``out`` (if given)."""
+    if out:
+        with open(out, 'w') as f:
+            json.dump(dict(args=vars(args), **content), f, indent=2)
+
+
+def variant_model_cfg(cfg, variant: str):
+    """The model config of a training-step variant (:data:`VARIANTS`):
+    ``mst`` as configured, ``mst-no-mask`` without the masker, ``dino``
+    also without the decoder and with DINO's BN-free head."""
+    model = cfg.model
+    if variant in ('mst-no-mask', 'dino'):
+        model.masker = None
+    if variant == 'dino':
+        model.neck = None
+        model.restore_weight = 0.
+        model.head.use_bn = False
+    return model
+
+
+def time_training_step(args, variant: str, queue) -> None:
+    """Time one training step of ``variant`` (EMA + teacher forward +
+    student forward/backward + per-parameter clipping + optimizer step) on
+    random views of the configured sizes; runs in a child process
+    (:func:`run_in_child`) and puts the median/min step ms, the images per
+    second and the peak memory (CUDA max allocated, or the process's peak
+    RSS on CPU) on ``queue``."""
+    from mmengine.config import Config
+    from mmengine.logging import MessageHub
+    from mmengine.model import revert_sync_batchnorm
+    from mmengine.optim import build_optim_wrapper
+    from mmengine.registry import init_default_scope
+    from mmpretrain.registry import MODELS
+
+    import mst_mm  # noqa: F401
+    from mst_mm.engine import register_per_parameter_clipping
+    from mst_mm.utils import init_weights_quietly
+
+    init_default_scope('mmpretrain')
+    torch.manual_seed(0)
+    device = torch.device(args.device)
+    cfg = Config.fromfile(args.config)
+    model = MODELS.build(variant_model_cfg(cfg, variant))
+    init_weights_quietly(model)
+    model = revert_sync_batchnorm(model).to(device).train()
+    optim_cfg = cfg.optim_wrapper.copy()
+    if device.type == 'cpu':  # AmpOptimWrapper needs a GPU
+        optim_cfg.pop('dtype', None)
+        optim_cfg.pop('loss_scale', None)
+        optim_cfg.type = 'OptimWrapper'
+    optim_wrapper = build_optim_wrapper(model, optim_cfg)
+    register_per_parameter_clipping(optim_wrapper.optimizer, 3.0)
+    # The model's schedules (EMA momentum, temperatures) read max_iters.
+    MessageHub.get_current_instance().update_info('max_iters', 10**6)
+
+    gen = torch.Generator(device=device).manual_seed(0)
+    sizes = [args.global_size] * 2 + [args.local_size] * args.num_local
+
+    def views():
+        return [
+            torch.randn(args.batch, 3, s, s, device=device, generator=gen)
+            for s in sizes
+        ]
+
+    def step(inputs):
+        with optim_wrapper.optim_context(model):
+            losses = model.loss(inputs, None)
+        optim_wrapper.update_params(
+            sum(v for k, v in losses.items() if 'loss' in k))
+
+    times = time_calls(step, args.warmup, args.iters, device, views)
+    if device.type == 'cuda':
+        peak_mib = torch.cuda.max_memory_allocated() / 2**20
+    else:  # ru_maxrss is in KiB on Linux
+        peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    queue.put(
+        dict(
+            variant=variant,
+            step_ms=1000 * statistics.median(times),
+            step_ms_min=1000 * min(times),
+            peak_mib=peak_mib,
+            images_per_s=args.batch / statistics.median(times)))

@@ -1,0 +1,171 @@
+#!/usr/bin/env python
+"""Time the input pipelines of a pre-training config on a folder of images.
+
+Images per CPU-second (one thread, the process's CPU time, so a busy machine
+does not skew it) of the config's two input paths, in alternating rounds:
+``cpu`` (``train_pipeline``: every transform on the workers) and ``fast``
+(``fast_train_pipeline``: decode, crop and flip; see
+configs/pretrain/_base_/). Then the fast path's device-side cost:
+``MultiCropDataPreprocessor`` (augmentation + normalisation) against plain
+normalisation, per batch of ``--batch`` images of the config's view sizes.
+``--with-step`` also times an MST training step at ``--batch`` (as
+tools/benchmark.py does) and reports the augmentation's share of it::
+
+    python tools/analysis_tools/benchmark_pipeline.py data/imagenet/val \\
+        --batch 64 --with-step
+"""
+import argparse
+import os
+import os.path as osp
+import statistics
+import time
+
+import torch
+
+from mst_mm.utils.benchmarking import (add_benchmark_args,
+                                       check_benchmark_args, device_label,
+                                       run_in_child, time_calls,
+                                       time_training_step, write_results)
+
+IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.webp')
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('images', metavar='DIR', help='a folder of images')
+    add_benchmark_args(parser)
+    parser.add_argument(
+        '--rounds',
+        type=int,
+        default=3,
+        help='alternating passes over DIR per path')
+    parser.add_argument(
+        '--with-step',
+        action='store_true',
+        help='also time an MST training step at --batch and report the '
+        'device-side augmentation as a fraction of it')
+    args = parser.parse_args(argv)
+    if not osp.isdir(args.images):
+        parser.error(f'{args.images}: not a directory')
+    return check_benchmark_args(parser, args)
+
+
+def time_loader_paths(cfg, files, rounds):
+    """Images per CPU-second of the CPU and fast paths' pipelines, one
+    thread, alternating passes over ``files``."""
+    import cv2
+    from mmcv.transforms import Compose
+    from mmengine.registry import init_default_scope
+
+    init_default_scope('mmpretrain')
+    torch.set_num_threads(1)
+    cv2.setNumThreads(1)
+    paths = dict(cpu='train_pipeline', fast='fast_train_pipeline')
+    for key in paths.values():
+        if key not in cfg:
+            raise KeyError(
+                f'the config has no {key!r} (see '
+                'configs/pretrain/_base_/datasets/mst_multicrop.py)')
+    pipelines = {k: Compose(cfg[v]) for k, v in paths.items()}
+    for pipeline in pipelines.values():  # warm-up: imports, caches
+        pipeline(dict(img_path=files[0]))
+    cpu_s = dict.fromkeys(pipelines, 0.)
+    for _ in range(rounds):
+        for name, pipeline in pipelines.items():
+            start = time.process_time()
+            for path in files:
+                pipeline(dict(img_path=path))
+            cpu_s[name] += time.process_time() - start
+    return {
+        name:
+        dict(
+            images=rounds * len(files),
+            cpu_s=cpu_s[name],
+            images_per_cpu_s=rounds * len(files) / cpu_s[name])
+        for name in pipelines
+    }
+
+
+def time_device_side(args, cfg):
+    """Median ms per batch of the fast path's preprocessor (augmentation and
+    normalisation) and of normalisation alone, on random uint8 views of
+    the configured sizes."""
+    from mmengine.registry import init_default_scope
+    from mmpretrain.registry import MODELS
+
+    import mst_mm  # noqa: F401
+    init_default_scope('mmpretrain')
+    pre_cfg = cfg.fast_data_preprocessor
+    sizes = []
+    for num, view in zip(cfg.fast_train_pipeline[1].num_views,
+                         cfg.fast_train_pipeline[1].transforms):
+        crop = [t for t in view if t.type == 'RandomResizedCrop'][0]
+        sizes += [crop.scale] * num
+    gen = torch.Generator().manual_seed(0)
+    views = [
+        torch.randint(
+            0, 256, (args.batch, 3, s, s), dtype=torch.uint8,
+            generator=gen).to(args.device) for s in sizes
+    ]
+    plain = {
+        k: v
+        for k, v in pre_cfg.items() if k in ('mean', 'std', 'to_rgb')
+    }
+    modules = dict(
+        augment=MODELS.build(pre_cfg),
+        normalise=MODELS.build(dict(type='SelfSupDataPreprocessor', **plain)))
+    result = {}
+    for name, module in modules.items():
+        module.to(args.device)
+        times = time_calls(
+            lambda _: module(dict(inputs=views, data_samples=None), True),
+            args.warmup, args.iters, args.device)
+        result[name] = 1000 * statistics.median(times)
+    return dict(
+        batch_ms=result['augment'],
+        normalise_ms=result['normalise'],
+        augment_ms=result['augment'] - result['normalise'],
+        views=sizes)
+
+
+def main(argv=None):
+    from mmengine.config import Config
+    args = parse_args(argv)
+    cfg = Config.fromfile(args.config)
+    files = sorted(
+        osp.join(args.images, f) for f in os.listdir(args.images)
+        if f.lower().endswith(IMAGE_EXTENSIONS))
+    if not files:
+        raise FileNotFoundError(f'{args.images}: no images '
+                                f'({", ".join(IMAGE_EXTENSIONS)})')
+    loader = time_loader_paths(cfg, files, args.rounds)
+    ratio = (
+        loader['fast']['images_per_cpu_s'] / loader['cpu']['images_per_cpu_s'])
+    device_side = time_device_side(args, cfg)
+    device = device_label(args.device)
+    print(f'\ninput pipeline, {args.config}\n{len(files)} images in '
+          f'{args.images}, {args.rounds} alternating rounds, one thread\n')
+    print(f'{"path":<8}{"images/CPU-s":>14}')
+    for name, r in loader.items():
+        print(f'{name:<8}{r["images_per_cpu_s"]:>14.1f}')
+    print(f'\nfast / cpu = {ratio:.2f} images per CPU core')
+    print(f'\ndevice side, {device}, batch {args.batch}, median of '
+          f'{args.iters}: {device_side["batch_ms"]:.1f} ms per batch '
+          f'(augmentation {device_side["augment_ms"]:.1f} ms + '
+          f'normalisation {device_side["normalise_ms"]:.1f} ms)')
+    results = dict(loader=loader, fast_over_cpu=ratio, device=device_side)
+    if args.with_step:
+        step = run_in_child(time_training_step, (args, 'mst'),
+                            'the MST step benchmark')
+        results['step_ms'] = step['step_ms']
+        results['augment_over_step'] = (
+            device_side['augment_ms'] / step['step_ms'])
+        print(f'MST step {step["step_ms"]:.1f} ms: the augmentation is '
+              f'{100 * results["augment_over_step"]:.1f}% of a step '
+              '(target <= 5% on a GPU)')
+    write_results(args.out, args, device=device, results=results)
+    return results
+
+
+if __name__ == '__main__':
+    main()
