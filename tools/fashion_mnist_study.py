@@ -6,7 +6,7 @@ On Fashion-MNIST (the demo's split and recipe,
 every seed:
 
 - ``MST``: attention-guided mask (num=8, p=0.1) + decoder + distillation;
-- ``DINO``: the baseline (no mask, no decoder, head without BN);
+- ``DINO``: the baseline (no mask, no decoder; the head with BN, as MST's);
 - Table 4 at the same p (the paper: "all methods mask with the same
   probability p"): ``no mask`` and ``random mask`` (Eq. 3 at MST's p), the
   attention-guided row being ``MST`` itself;
