@@ -26,22 +26,10 @@ model = dict(
         out_indices=(0, 1, 2, 3),
         init_cfg=None),
     decode_head=dict(in_channels=embed_dims, channels=8, num_convs=2),
+    # The recipe's three auxiliary heads, narrower.
     auxiliary_head=[
-        dict(
-            type='SETRUPHead',
-            in_channels=embed_dims,
-            channels=8,
-            in_index=i,
-            num_classes=19,
-            dropout_ratio=0,
-            norm_cfg=norm_cfg,
-            num_convs=1,
-            up_scale=2,
-            kernel_size=3,
-            align_corners=False,
-            loss_decode=dict(
-                type='CrossEntropyLoss', use_sigmoid=False, loss_weight=0.4))
-        for i in range(3)
+        dict(h, in_channels=embed_dims, channels=8, num_convs=1, up_scale=2)
+        for h in _base_.model.auxiliary_head
     ],
     test_cfg=dict(mode='slide', crop_size=crop_size, stride=(24, 24)))
 
