@@ -11,13 +11,21 @@ DeiT-S recipe):
 - ``dino``: no masker, no decoder, DINO's BN-free head: the baseline.
   ``mst`` over this ratio is MST's whole overhead (target: < 1.15).
 
+Two speed levers can be measured against ``mst`` (``--variants``):
+``mst-fused-adamw`` (PyTorch's single-kernel AdamW) and
+``mst-channels-last`` (the decoder in channels-last memory format).
+
 One step = EMA update + teacher forward + student forward/backward +
 per-parameter clipping + AdamW step, on random images of the configured
 crop sizes (bf16 autocast on GPU, fp32 on CPU). Each variant runs in its own
 process, so peak memory (CUDA max allocated, or the process's peak RSS on
-CPU) is its own. Example::
+CPU) is its own. ``--rounds R`` repeats the variants R times in rotating
+order and reports the median of each round's ratios, so that a machine
+whose speed drifts affects both sides of a ratio alike. The step's model
+FLOPs are counted (``mst_mm/utils/flops.py``) and, on a GPU of known
+peak (or with ``--peak-tflops``), give the model FLOP utilisation. Example::
 
-    python tools/benchmark.py --batch 64            # GPU, the paper's crops
+    python tools/benchmark.py --batch 64 --rounds 3    # GPU, the paper's crops
     python tools/benchmark.py --device cpu --batch 4 --num-local 2 --iters 5
 
 ``--inference`` instead measures the paper's Table 1 "im/s" column:
@@ -32,10 +40,20 @@ The input pipeline has its own tool,
 import argparse
 import statistics
 
-from mst_mm.utils.benchmarking import (VARIANTS, add_benchmark_args,
+from mst_mm.utils.benchmarking import (LEVERS, VARIANTS, add_benchmark_args,
                                        check_benchmark_args, device_label,
                                        run_in_child, time_calls,
                                        time_training_step, write_results)
+from mst_mm.utils.flops import peak_tflops
+
+# Each ratio: (name, numerator, denominator, what it means, target).
+RATIOS = (
+    ('masker', 'mst', 'mst-no-mask', 'masker cost', '< 1.02'),
+    ('mst_vs_dino', 'mst', 'dino', 'MST overhead', '< 1.15'),
+    ('fused_adamw', 'mst-fused-adamw', 'mst', 'fused AdamW', '< 1: faster'),
+    ('channels_last', 'mst-channels-last', 'mst', 'channels-last decoder',
+     '< 1: faster'),
+)
 
 # Table 1's backbones, as mmpretrain builds them.
 INFERENCE_BACKBONES = {
@@ -57,7 +75,22 @@ def parse_args(argv=None):
         parser, 'images per step (default 64; 128 with --inference, as '
         'Table 1)')
     parser.add_argument(
-        '--variants', nargs='+', default=list(VARIANTS), choices=VARIANTS)
+        '--variants',
+        nargs='+',
+        default=list(VARIANTS),
+        choices=VARIANTS + LEVERS,
+        help=f'default: {" ".join(VARIANTS)}')
+    parser.add_argument(
+        '--rounds',
+        type=int,
+        default=1,
+        help='interleaved repetitions of all variants (ratios: median '
+        'over rounds)')
+    parser.add_argument(
+        '--peak-tflops',
+        type=float,
+        help='the device\'s dense bf16 peak for the MFU (default: known '
+        'GPUs, see mst_mm/utils/flops.py)')
     parser.add_argument(
         '--inference',
         action='store_true',
@@ -69,6 +102,10 @@ def parse_args(argv=None):
         parser.error('--pipeline: the input-pipeline benchmark is now '
                      'python tools/analysis_tools/benchmark_pipeline.py '
                      f'{args.pipeline} (same flags)')
+    if args.rounds < 1:
+        parser.error(f'--rounds {args.rounds}: must be >= 1')
+    if args.peak_tflops is not None and args.peak_tflops <= 0:
+        parser.error(f'--peak-tflops {args.peak_tflops}: must be > 0')
     return check_benchmark_args(parser, args, 128 if args.inference else 64)
 
 
@@ -111,37 +148,80 @@ def main_inference(args):
     return results
 
 
+def run_rounds(args):
+    """Every variant ``args.rounds`` times, each in its own child, the
+    order rotating per round; returns {variant: [result per round]}."""
+    variants = list(dict.fromkeys(args.variants))
+    runs = {v: [] for v in variants}
+    for r in range(args.rounds):
+        order = variants[r % len(variants):] + variants[:r % len(variants)]
+        for variant in order:
+            runs[variant].append(
+                run_in_child(time_training_step, (args, variant),
+                             f'benchmark of {variant!r} (round {r + 1})'))
+    return runs
+
+
+def summarise(args, runs, device):
+    """Per variant: median step over rounds, worst peak memory, FLOPs and
+    MFU; per ratio of :data:`RATIOS`: the median of the rounds' ratios."""
+    peak = args.peak_tflops
+    if peak is None and args.device == 'cuda':
+        peak = peak_tflops(device)
+    results = {}
+    for variant, rounds in runs.items():
+        step_ms = statistics.median(r['step_ms'] for r in rounds)
+        tflops = rounds[0]['gflop_per_step'] / step_ms  # GFLOP/ms = TFLOP/s
+        results[variant] = dict(
+            variant=variant,
+            step_ms=step_ms,
+            step_ms_rounds=[r['step_ms'] for r in rounds],
+            peak_mib=max(r['peak_mib'] for r in rounds),
+            images_per_s=args.batch * 1000 / step_ms,
+            gflop_per_step=rounds[0]['gflop_per_step'],
+            achieved_tflops=tflops,
+            mfu=tflops / peak if peak else None)
+    ratios = {}
+    for name, num, den, _, _ in RATIOS:
+        if num in runs and den in runs:
+            ratios[name] = statistics.median(
+                a['step_ms'] / b['step_ms']
+                for a, b in zip(runs[num], runs[den]))
+    return results, ratios, peak
+
+
 def main(argv=None):
     args = parse_args(argv)
     if args.inference:
         return main_inference(args)
-    results = {
-        variant:
-        run_in_child(time_training_step, (args, variant),
-                     f'benchmark of {variant!r}')
-        for variant in args.variants
-    }
     device = device_label(args.device)
+    results, ratios, peak = summarise(args, run_rounds(args), device)
     print(f'\nMST training step, {args.config}\n{device}, batch '
           f'{args.batch}, 2 x {args.global_size}px + {args.num_local} x '
-          f'{args.local_size}px, median of {args.iters} steps\n')
-    print(f'{"variant":<13}{"step (ms)":>11}{"im/s":>9}{"peak MiB":>10}')
+          f'{args.local_size}px, median of {args.iters} steps, '
+          f'{args.rounds} round(s)\n')
+    print(f'{"variant":<19}{"step (ms)":>11}{"im/s":>9}{"peak MiB":>10}'
+          f'{"GFLOP":>9}{"TFLOP/s":>9}{"MFU":>7}')
     for r in results.values():
-        print(f'{r["variant"]:<13}{r["step_ms"]:>11.1f}'
-              f'{r["images_per_s"]:>9.1f}{r["peak_mib"]:>10.0f}')
-    ratios = {}
-    if 'mst' in results and 'mst-no-mask' in results:
-        ratios['masker'] = (
-            results['mst']['step_ms'] / results['mst-no-mask']['step_ms'])
-        print(f'\nmasker cost: mst / mst-no-mask = {ratios["masker"]:.3f} '
-              '(target < 1.02)')
-    if 'mst' in results and 'dino' in results:
-        ratios['mst_vs_dino'] = (
-            results['mst']['step_ms'] / results['dino']['step_ms'])
-        print(f'MST overhead: mst / dino = {ratios["mst_vs_dino"]:.3f} '
-              '(target < 1.15)')
+        mfu = f'{100 * r["mfu"]:.1f}%' if r['mfu'] is not None else '-'
+        print(f'{r["variant"]:<19}{r["step_ms"]:>11.1f}'
+              f'{r["images_per_s"]:>9.1f}{r["peak_mib"]:>10.0f}'
+              f'{r["gflop_per_step"]:>9.1f}{r["achieved_tflops"]:>9.3f}'
+              f'{mfu:>7}')
+    if peak is None:
+        print('MFU: no peak known for this device (--peak-tflops)')
+    print()
+    for name, num, den, what, target in RATIOS:
+        if name in ratios:
+            print(f'{what}: {num} / {den} = {ratios[name]:.3f} '
+                  f'(target {target})')
     write_results(
-        args.out, args, device=device, results=results, ratios=ratios)
+        args.out,
+        args,
+        device=device,
+        peak_tflops=peak,
+        results=results,
+        ratios=ratios)
     return results, ratios
 
 

@@ -14,6 +14,10 @@ import torch
 
 # The training-step variants, all built from one pre-training config.
 VARIANTS = ('mst', 'mst-no-mask', 'dino')
+# MST with one cheap speed lever each, measured against ``mst``: PyTorch's
+# fused (single-kernel) AdamW, and the decoder's convolutions in
+# channels-last memory format (what tensor-core convolutions want).
+LEVERS = ('mst-fused-adamw', 'mst-channels-last')
 
 
 def add_benchmark_args(parser: argparse.ArgumentParser,
@@ -114,10 +118,17 @@ def write_results(out: Optional[str], args: argparse.Namespace,
 
 
 def variant_model_cfg(cfg, variant: str):
-    """The model config of a training-step variant (:data:`VARIANTS`):
-    ``mst`` as configured, ``mst-no-mask`` without the masker, ``dino``
-    also without the decoder and with DINO's BN-free head."""
+    """The model config of a training-step variant (:data:`VARIANTS`,
+    :data:`LEVERS`): ``mst`` as configured, ``mst-no-mask`` without the
+    masker, ``dino`` also without the decoder and with DINO's BN-free head,
+    ``mst-channels-last`` with the decoder in channels-last format
+    (``mst-fused-adamw`` changes the optimizer, not the model)."""
+    if variant not in VARIANTS + LEVERS:
+        raise ValueError(f'unknown benchmark variant {variant!r}; expected '
+                         f'one of {VARIANTS + LEVERS}')
     model = cfg.model
+    if variant == 'mst-channels-last':
+        model.neck.channels_last = True
     if variant in ('mst-no-mask', 'dino'):
         model.masker = None
     if variant == 'dino':
@@ -132,8 +143,9 @@ def time_training_step(args, variant: str, queue) -> None:
     student forward/backward + per-parameter clipping + optimizer step) on
     random views of the configured sizes; runs in a child process
     (:func:`run_in_child`) and puts the median/min step ms, the images per
-    second and the peak memory (CUDA max allocated, or the process's peak
-    RSS on CPU) on ``queue``."""
+    second, the peak memory (CUDA max allocated, or the process's peak
+    RSS on CPU) and the step's model FLOPs (:func:`count_flops`, one more
+    step after the timed ones) on ``queue``."""
     from mmengine.config import Config
     from mmengine.logging import MessageHub
     from mmengine.model import revert_sync_batchnorm
@@ -144,6 +156,7 @@ def time_training_step(args, variant: str, queue) -> None:
     import mst_mm  # noqa: F401
     from mst_mm.engine import register_per_parameter_clipping
     from mst_mm.utils import init_weights_quietly
+    from mst_mm.utils.flops import count_flops
 
     init_default_scope('mmpretrain')
     torch.manual_seed(0)
@@ -157,6 +170,8 @@ def time_training_step(args, variant: str, queue) -> None:
         optim_cfg.pop('dtype', None)
         optim_cfg.pop('loss_scale', None)
         optim_cfg.type = 'OptimWrapper'
+    if variant == 'mst-fused-adamw':
+        optim_cfg.optimizer.fused = True
     optim_wrapper = build_optim_wrapper(model, optim_cfg)
     register_per_parameter_clipping(optim_wrapper.optimizer, 3.0)
     # The model's schedules (EMA momentum, temperatures) read max_iters.
@@ -182,10 +197,12 @@ def time_training_step(args, variant: str, queue) -> None:
         peak_mib = torch.cuda.max_memory_allocated() / 2**20
     else:  # ru_maxrss is in KiB on Linux
         peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    flops = count_flops(lambda: step(views()))
     queue.put(
         dict(
             variant=variant,
             step_ms=1000 * statistics.median(times),
             step_ms_min=1000 * min(times),
             peak_mib=peak_mib,
+            gflop_per_step=flops / 1e9,
             images_per_s=args.batch / statistics.median(times)))

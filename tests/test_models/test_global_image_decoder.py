@@ -30,3 +30,31 @@ def test_decoder_rejects_bad_settings():
         GlobalImageDecoder(in_channels=8, patch_size=12, channels=(8, 8))
     with pytest.raises(ValueError, match=r'needs log2\(16\) = 4'):
         GlobalImageDecoder(in_channels=8, patch_size=16, channels=(8, 8))
+
+
+def test_channels_last_decoder_computes_the_same_image_and_gradients():
+    """The layout lever changes memory format only: same weights in, same
+    restored image and weight gradients out, and the layout survives
+    initialisation and checkpoint loading."""
+    torch.manual_seed(0)
+    plain = GlobalImageDecoder(in_channels=8, patch_size=4, channels=(8, 8))
+    plain.init_weights()
+    fast = GlobalImageDecoder(
+        in_channels=8, patch_size=4, channels=(8, 8), channels_last=True)
+    fast.init_weights()
+    fast.load_state_dict(plain.state_dict())
+    weight = fast.stages[0][0].conv.weight
+    assert weight.is_contiguous(memory_format=torch.channels_last)
+    assert not weight.is_contiguous()
+
+    x = torch.randn(2, 8, 5, 5)
+    out_plain, out_fast = plain(x), fast(x)
+    assert out_fast.is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(out_fast, out_plain, rtol=1e-5, atol=1e-5)
+    out_plain.abs().sum().backward()
+    out_fast.abs().sum().backward()
+    torch.testing.assert_close(
+        fast.out_conv.weight.grad,
+        plain.out_conv.weight.grad,
+        rtol=1e-4,
+        atol=1e-4)

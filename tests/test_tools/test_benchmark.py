@@ -44,13 +44,73 @@ def run(tmp_path, repo_root, subprocess_env):
 def test_training_step_benchmark_reports_every_variant(run):
     saved, stdout = run([
         '--config', 'tests/data/configs/mst_tiny.py', '--batch', '2',
-        '--global-size', '32', '--local-size', '16', '--num-local', '2'
+        '--global-size', '32', '--local-size', '16', '--num-local', '2',
+        '--variants', 'mst', 'mst-no-mask', 'dino', 'mst-fused-adamw',
+        'mst-channels-last', '--peak-tflops', '2.5'
     ])
-    assert set(saved['results']) == {'mst', 'mst-no-mask', 'dino'}
+    assert set(saved['results']) == {
+        'mst', 'mst-no-mask', 'dino', 'mst-fused-adamw', 'mst-channels-last'
+    }
     for r in saved['results'].values():
         assert r['step_ms'] > 0 and r['peak_mib'] > 0
-    assert set(saved['ratios']) == {'masker', 'mst_vs_dino'}
+        assert r['mfu'] == pytest.approx(r['achieved_tflops'] / 2.5)
+    flops = {k: r['gflop_per_step'] for k, r in saved['results'].items()}
+    # The levers change layouts and kernels, not the arithmetic; the mask
+    # adds the cls-attention row, DINO drops the decoder.
+    assert flops['mst-fused-adamw'] == flops['mst']
+    assert flops['mst-channels-last'] == flops['mst']
+    assert flops['dino'] < flops['mst-no-mask'] < flops['mst']
+    assert set(saved['ratios']) == {
+        'masker', 'mst_vs_dino', 'fused_adamw', 'channels_last'
+    }
     assert 'masker cost: mst / mst-no-mask' in stdout
+    assert 'fused AdamW: mst-fused-adamw / mst' in stdout
+
+
+def test_rounds_interleave_the_variants_and_take_median_ratios(
+        load_tool, monkeypatch):
+    """Round r starts at variant r (rotating order); each ratio is the
+    median of the rounds' own ratios, not a ratio of medians."""
+    benchmark = load_tool('benchmark')
+    calls = []
+    step_ms = {
+        'mst': [100., 300., 100.],
+        'mst-no-mask': [50., 100., 100.],
+        'dino': [100., 100., 100.]
+    }
+
+    def fake_child(target, args, what):
+        variant = args[1]
+        calls.append(variant)
+        ms = step_ms[variant][sum(c == variant for c in calls) - 1]
+        return dict(
+            variant=variant, step_ms=ms, peak_mib=1., gflop_per_step=2.)
+
+    monkeypatch.setattr(benchmark, 'run_in_child', fake_child)
+    args = benchmark.parse_args(
+        ['--device', 'cpu', '--rounds', '3', '--peak-tflops', '0.1'])
+    runs = benchmark.run_rounds(args)
+    assert calls == [
+        'mst', 'mst-no-mask', 'dino', 'mst-no-mask', 'dino', 'mst', 'dino',
+        'mst', 'mst-no-mask'
+    ]
+    results, ratios, peak = benchmark.summarise(args, runs, 'CPU')
+    assert ratios['masker'] == pytest.approx(2.)  # median of 2, 3, 1
+    assert ratios['mst_vs_dino'] == pytest.approx(1.)  # median of 1, 3, 1
+    assert results['mst']['step_ms'] == 100.
+    assert results['mst']['achieved_tflops'] == pytest.approx(0.02)
+    assert results['mst']['mfu'] == pytest.approx(0.2)
+    assert peak == 0.1
+
+
+def test_benchmark_refuses_bad_rounds_and_peak(load_tool, capsys):
+    benchmark = load_tool('benchmark')
+    for flags, message in ((['--rounds', '0'], '--rounds 0: must be >= 1'),
+                           (['--peak-tflops',
+                             '-1'], '--peak-tflops -1.0: must be > 0')):
+        with pytest.raises(SystemExit):
+            benchmark.parse_args(['--device', 'cpu', *flags])
+        assert message in capsys.readouterr().err
 
 
 def test_inference_benchmark_covers_table1_backbones(run):

@@ -31,6 +31,10 @@ class GlobalImageDecoder(BaseModule):
             paper's multi-GPU setting (Appendix C). Defaults to BN.
         act_cfg (dict): Activation. Defaults to ReLU.
         upsample_mode (str): ``nn.Upsample`` mode. Defaults to 'bilinear'.
+        channels_last (bool): Keep the weights and feature maps in
+            channels-last (NHWC) memory format, the layout tensor-core
+            convolutions run in (otherwise cuDNN transposes every map).
+            The same numbers either way. Defaults to False.
         init_cfg (dict, optional): Initialisation config.
     """
 
@@ -42,6 +46,7 @@ class GlobalImageDecoder(BaseModule):
                  norm_cfg: dict = dict(type='BN'),
                  act_cfg: dict = dict(type='ReLU'),
                  upsample_mode: str = 'bilinear',
+                 channels_last: bool = False,
                  init_cfg=None) -> None:
         super().__init__(init_cfg=init_cfg)
         num_stages = math.log2(patch_size) if patch_size > 0 else -1
@@ -76,10 +81,17 @@ class GlobalImageDecoder(BaseModule):
         self.stages = nn.Sequential(*stages)
         self.out_conv = build_conv_layer(
             None, prev, out_channels, 3, padding=1)
+        self.channels_last = channels_last
+        if channels_last:
+            # In place, so initialisation and checkpoint loading (which copy
+            # into the parameters) keep the layout.
+            self.to(memory_format=torch.channels_last)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, C, H/p, W/p) patch tokens -> (B, out_channels, H, W)."""
         if x.dim() != 4:
             raise ValueError('GlobalImageDecoder expects patch tokens as a '
                              f'(B, C, H/p, W/p) map, got {tuple(x.shape)}')
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
         return self.out_conv(self.stages(x))
