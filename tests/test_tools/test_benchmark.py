@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 PIPELINE = 'analysis_tools/benchmark_pipeline'
 PIPELINE_SCRIPT = f'tools/{PIPELINE}.py'
@@ -140,16 +141,32 @@ def test_pipeline_benchmark_times_both_input_paths(run, jpeg_folder):
     saved, stdout = run([jpeg_folder, '--rounds', '1', '--batch', '1'],
                         tool=PIPELINE)
     loader = saved['results']['loader']
-    assert set(loader) == {'cpu', 'fast'}
+    assert set(loader) == {'cpu', 'fast', 'dino'}
     for r in loader.values():
         assert r['images'] == 4  # the text file is skipped
         assert r['images_per_cpu_s'] > 0
     assert saved['results']['fast_over_cpu'] == pytest.approx(
         loader['fast']['images_per_cpu_s'] / loader['cpu']['images_per_cpu_s'])
+    assert saved['results']['fast_over_dino'] == pytest.approx(
+        loader['fast']['images_per_cpu_s'] /
+        loader['dino']['images_per_cpu_s'])
     device = saved['results']['device']
     assert device['views'] == [224, 224] + [96] * 8
     assert device['batch_ms'] > 0 and device['normalise_ms'] > 0
     assert 'fast / cpu =' in stdout
+
+
+def test_dino_reference_pipeline_makes_dinos_ten_crops(load_tool, jpeg_folder):
+    """The baseline the fast path is compared with does DINO's work: 2 x
+    224 px + 8 x 96 px crops as normalised float tensors."""
+    tool = load_tool(PIPELINE)
+    crops = tool.DINOReferencePipeline(num_local=8)(
+        dict(img_path=f'{jpeg_folder}/0.jpg'))['crops']
+    assert [tuple(c.shape)
+            for c in crops] == ([(3, 224, 224)] * 2 + [(3, 96, 96)] * 8)
+    assert all(c.dtype == torch.float32 for c in crops)
+    # Normalised with ImageNet's statistics: values around zero, not 0-1.
+    assert min(c.min() for c in crops) < -0.5
 
 
 def test_pipeline_benchmark_refuses_a_config_without_the_fast_path(
