@@ -101,3 +101,18 @@ def test_mst_trains_a_swin(tiny_mst_cfg):
     total.backward()
     assert model.backbone.mask_token.grad is not None
     assert 0 < losses['mask_ratio'].item() < 0.5
+
+
+def test_attention_map_stays_float32_without_ties_under_bf16_autocast():
+    """The masker's top-k ranks these 64 up-sampled values: under bf16
+    autocast they stay float32 and distinct, where bf16 (8-bit mantissa)
+    would merge neighbours of the bilinear map into ties."""
+    model = build()
+    x = torch.randn(2, 3, 32, 32)
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        _, featmap, attention = model.forward_tokens(x, return_attention=True)
+    assert featmap.dtype == torch.bfloat16  # the blocks did run in bf16
+    assert attention.dtype == torch.float32
+    for row in attention:
+        assert row.unique().numel() == 64
+        assert row.bfloat16().unique().numel() < 64
