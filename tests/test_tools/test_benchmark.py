@@ -136,6 +136,7 @@ def test_train_loader_benchmark_trains_on_images_and_on_cached_samples(
     assert results['real_over_synthetic'] == pytest.approx(
         results['real']['images_per_s'] / results['synthetic']['images_per_s'])
     assert 'real / synthetic = ' in proc.stdout
+    assert 'the workers queue up to 2 batches' in proc.stdout  # 1 x 2
     # Both runs trained on the folder, one through the cache, and saved no
     # checkpoint.
     for mode in ('real', 'synthetic'):
@@ -164,6 +165,7 @@ def test_train_loader_benchmark_removes_its_temporary_runs(
     ], repo_root, env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert 'real / synthetic = ' in proc.stdout
+    assert 'queue' not in proc.stdout  # no workers
     assert sorted(p.name for p in tmp_path.iterdir()) == ['jpegs']
 
 

@@ -13,15 +13,18 @@ epoch, in two modes, alternating ``--rounds`` times:
   loading costs almost nothing and everything after it is the same.
 
 Images/s of each mode come from the runner's per-iteration ``time`` (data
-loading included) after the warm-up iterations; ``data_time`` is the time an
-iteration waited for its batch. real / synthetic >= 0.90 means the model,
-not the loader, limits training (the target on a GPU). Checkpoints,
-validation and online k-NN are off; the runs' work dirs are a temporary
-folder unless ``--work-dir`` is given::
+loading included) after the warm-up iterations; ``data_time`` is the wait
+for the batch (plus the logging between iterations, the same in both
+modes). real / synthetic >= 0.90 means the model, not the loader, limits
+training (the target on a GPU). The batches that the workers queue up while
+a run starts (``workers x prefetch_factor``) hide a slow loader for a
+while: keep ``--iters`` well above that (the tool warns below 10 times).
+Checkpoints, validation and online k-NN are off; the runs' work dirs are a
+temporary folder unless ``--work-dir`` is given::
 
     python tools/analysis_tools/benchmark_train_loader.py \\
         configs/pretrain/mst_deit-s_300e.py data/imagenet/val \\
-        --batch 128 --workers 10 --out loader.json
+        --batch 128 --workers 10 --iters 200 --rounds 2 --out loader.json
 """
 import argparse
 import copy
@@ -62,7 +65,7 @@ def parse_args(argv=None):
         help="loader workers (default: the config's "
         'train_dataloader.num_workers)')
     parser.add_argument(
-        '--iters', type=int, default=20, help='timed iterations per run')
+        '--iters', type=int, default=200, help='timed iterations per run')
     parser.add_argument(
         '--warmup',
         type=int,
@@ -226,6 +229,7 @@ def main(argv=None):
         loader.get('num_workers', 0) if args.workers is None else args.workers)
     if args.warmup is None:
         args.warmup = args.workers + 2
+    queued = args.workers * (loader.get('prefetch_factor') or 2)
     configs = benchmark_configs(cfg, args.images, num_images, args)
 
     root = args.work_dir or tempfile.mkdtemp(prefix='benchmark_train_loader_')
@@ -258,6 +262,10 @@ def main(argv=None):
         print(f'{mode:<11}{r["images_per_s"]:>10.2f}'
               f'{1000 * r["data_time_s"]:>14.1f}')
     print(f'\nreal / synthetic = {ratio:.3f} (target >= 0.90 on a GPU)')
+    if args.iters < 10 * queued:
+        print(f'note: the workers queue up to {queued} batches before the '
+              f'timed iterations; with --iters {args.iters} (< 10 x '
+              f'{queued}) that can hide part of a slow loader')
     results['real_over_synthetic'] = ratio
     write_results(
         args.out, args, device=device, num_images=num_images, results=results)
