@@ -194,3 +194,15 @@ def test_train_loader_benchmark_keeps_a_work_dir_with_content(
     assert proc.returncode == 2
     assert f'--work-dir {tmp_path}: not empty' in proc.stderr
     assert (tmp_path / 'real.py').read_text() == '# mine'
+
+
+def test_train_loader_benchmark_needs_the_train_dataset_pipeline(
+        repo_root, subprocess_env, jpeg_folder, data_config):
+    config = data_config('mst_tiny.py')
+    proc = run_tool(LOADER, [
+        config, jpeg_folder, '--cfg-options',
+        'train_dataloader.dataset.pipeline=None'
+    ], repo_root, subprocess_env)
+    assert proc.returncode != 0
+    assert (f"{config}: train_dataloader.dataset has no pipeline (a "
+            "'CustomDataset')") in proc.stderr

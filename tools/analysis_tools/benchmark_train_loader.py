@@ -123,6 +123,11 @@ def benchmark_configs(cfg, folder: str, num_images: int, args) -> dict:
     on the images in ``folder``, logging every iteration unsmoothed, without
     checkpoints, validation or evaluation hooks."""
     loader = cfg.train_dataloader
+    if not loader.dataset.get('pipeline'):
+        raise KeyError(
+            f'{args.config}: train_dataloader.dataset has no pipeline (a '
+            f'{loader.dataset.get("type")!r}); the benchmark runs the train '
+            "dataset's own pipeline on DIR")
     loader.batch_size = args.batch
     loader.num_workers = args.workers
     if args.workers == 0:  # PyTorch refuses persistent workers without any
