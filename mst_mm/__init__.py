@@ -14,6 +14,7 @@ from .version import __version__
 patch_mmengine_checkpoint_loader()
 patch_pretrained_init_report()
 
-from . import engine, models, visualization  # noqa: E402,F401  (registers)
+# Importing the subpackages registers their components.
+from . import datasets, engine, models, visualization  # noqa: E402,F401
 
 __all__ = ['__version__']

@@ -1,5 +1,5 @@
-"""tools/benchmark.py and tools/analysis_tools/benchmark_pipeline.py run
-and report (no timing is asserted here)."""
+"""tools/benchmark.py and tools/analysis_tools/benchmark_{pipeline,
+train_loader}.py run and report (no timing is asserted here)."""
 import json
 import os.path as osp
 import subprocess
@@ -7,6 +7,7 @@ import sys
 
 import pytest
 import torch
+from mmengine.config import Config
 
 PIPELINE = 'analysis_tools/benchmark_pipeline'
 PIPELINE_SCRIPT = f'tools/{PIPELINE}.py'
@@ -185,3 +186,100 @@ def test_pipeline_flag_names_the_pipeline_tool(repo_root, subprocess_env,
                     subprocess_env)
     assert proc.returncode == 2
     assert (f'python {PIPELINE_SCRIPT} {tmp_path} (same flags)' in proc.stderr)
+
+
+LOADER = 'analysis_tools/benchmark_train_loader'
+
+
+def test_train_loader_benchmark_trains_on_images_and_on_cached_samples(
+        repo_root, subprocess_env, jpeg_folder, data_config, tmp_path):
+    out = tmp_path / 'loader.json'
+    work_dir = tmp_path / 'runs'
+    proc = run_tool(LOADER, [
+        data_config('mst_tiny.py'), jpeg_folder, '--batch', '2', '--workers',
+        '1', '--iters', '2', '--rounds', '1', '--work-dir',
+        str(work_dir), '--out',
+        str(out)
+    ], repo_root, subprocess_env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    saved = json.loads(out.read_text())
+    assert saved['num_images'] == 4  # the text file is skipped
+    assert saved['args']['warmup'] == 3  # default: workers + 2
+    results = saved['results']
+    for mode in ('real', 'synthetic'):
+        assert len(results[mode]['images_per_s_per_round']) == 1
+        assert results[mode]['images_per_s'] > 0
+        assert results[mode]['data_time_s'] >= 0
+    assert results['real_over_synthetic'] == pytest.approx(
+        results['real']['images_per_s'] / results['synthetic']['images_per_s'])
+    assert 'real / synthetic = ' in proc.stdout
+    assert 'the workers queue up to 2 batches' in proc.stdout  # 1 x 2
+    # Both runs trained on the folder, one through the cache, and saved no
+    # checkpoint.
+    for mode in ('real', 'synthetic'):
+        dataset = Config.fromfile(work_dir / f'{mode}.py').train_dataloader
+        dataset = dataset.dataset
+        if mode == 'synthetic':
+            assert dataset.type == 'CachedSampleDataset'
+            assert dataset.num_cached == 2
+            dataset = dataset.dataset
+        # 4 images, repeated to (3 + 2) x 2 samples: one epoch of 5 batches
+        assert (dataset.type, dataset.times) == ('RepeatDataset', 3)
+        assert dataset.dataset.type == 'CustomDataset'
+        assert dataset.dataset.data_root == jpeg_folder
+        assert len(list((work_dir / f'{mode}_1').glob('*/vis_data'))) == 1
+    assert not list(work_dir.rglob('*.pth'))
+    assert not list(work_dir.rglob('last_checkpoint'))
+
+
+def test_train_loader_benchmark_removes_its_temporary_runs(
+        repo_root, subprocess_env, jpeg_folder, data_config, tmp_path):
+    # Without --work-dir the runs go to a temporary folder, removed after.
+    env = dict(subprocess_env, TMPDIR=str(tmp_path))
+    proc = run_tool(LOADER, [
+        data_config('mst_tiny.py'), jpeg_folder, '--batch', '4', '--workers',
+        '0', '--iters', '1', '--warmup', '1', '--rounds', '1'
+    ], repo_root, env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert 'real / synthetic = ' in proc.stdout
+    assert 'queue' not in proc.stdout  # no workers
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['jpegs']
+
+
+@pytest.mark.parametrize('folder', ['missing', 'empty'])
+def test_train_loader_benchmark_refuses_a_folder_without_images(
+        repo_root, subprocess_env, data_config, tmp_path, folder):
+    path = tmp_path / folder
+    if folder == 'empty':
+        path.mkdir()
+        (path / 'notes.txt').write_text('not an image')
+    proc = run_tool(
+        LOADER,
+        [data_config('mst_tiny.py'), str(path)], repo_root, subprocess_env)
+    assert proc.returncode != 0
+    expected = 'not a directory' if folder == 'missing' else 'no images'
+    assert f'{path}: {expected}' in proc.stderr
+
+
+def test_train_loader_benchmark_keeps_a_work_dir_with_content(
+        repo_root, subprocess_env, jpeg_folder, data_config, tmp_path):
+    (tmp_path / 'real.py').write_text('# mine')
+    proc = run_tool(
+        LOADER,
+        [data_config('mst_tiny.py'), jpeg_folder, '--work-dir',
+         str(tmp_path)], repo_root, subprocess_env)
+    assert proc.returncode == 2
+    assert f'--work-dir {tmp_path}: not empty' in proc.stderr
+    assert (tmp_path / 'real.py').read_text() == '# mine'
+
+
+def test_train_loader_benchmark_needs_the_train_dataset_pipeline(
+        repo_root, subprocess_env, jpeg_folder, data_config):
+    config = data_config('mst_tiny.py')
+    proc = run_tool(LOADER, [
+        config, jpeg_folder, '--cfg-options',
+        'train_dataloader.dataset.pipeline=None'
+    ], repo_root, subprocess_env)
+    assert proc.returncode != 0
+    assert (f"{config}: train_dataloader.dataset has no pipeline (a "
+            "'CustomDataset')") in proc.stderr
