@@ -283,3 +283,25 @@ def test_train_loader_benchmark_needs_the_train_dataset_pipeline(
     assert proc.returncode != 0
     assert (f"{config}: train_dataloader.dataset has no pipeline (a "
             "'CustomDataset')") in proc.stderr
+
+
+def test_gpu_benchmark_script_refuses_bad_arguments(repo_root, tmp_path):
+    """tools/analysis_tools/benchmark_gpu.sh (the GPU runs of every figure)
+    checks its arguments before it starts anything."""
+    script = osp.join(repo_root, 'tools/analysis_tools/benchmark_gpu.sh')
+
+    def call(*args):
+        return subprocess.run(['bash', script, *args],
+                              cwd=repo_root,
+                              capture_output=True,
+                              text=True,
+                              timeout=60)
+
+    assert 'usage:' in call().stderr
+    missing = call(str(tmp_path / 'nowhere'), str(tmp_path / 'out'))
+    assert missing.returncode == 2
+    assert 'nowhere is not a folder of images' in missing.stderr
+    wrong = call(str(tmp_path), str(tmp_path / 'out'), 'step', 'speed')
+    assert wrong.returncode == 2
+    assert "unknown part 'speed'" in wrong.stderr
+    assert not (tmp_path / 'out').exists()  # nothing ran, nothing written
