@@ -21,7 +21,10 @@ crop sizes (bf16 autocast on GPU, fp32 on CPU). Each variant runs in its own
 process, so peak memory (CUDA max allocated, or the process's peak RSS on
 CPU) is its own. ``--rounds R`` repeats the variants R times in rotating
 order and reports the median of each round's ratios, so that a machine
-whose speed drifts affects both sides of a ratio alike. The step's model
+whose speed drifts affects both sides of a ratio alike. On a machine whose
+speed drifts within a minute (a shared CPU), ``--interleave steps`` runs
+all variants in one process, one step each in turn, and reports the median
+of the per-step ratios (no peak memory then). The step's model
 FLOPs are counted (``mst_mm/utils/flops.py``) and, on a GPU of known
 peak (or with ``--peak-tflops``), give the model FLOP utilisation. Example::
 
@@ -43,6 +46,7 @@ import statistics
 from mst_mm.utils.benchmarking import (LEVERS, VARIANTS, add_benchmark_args,
                                        check_benchmark_args, device_label,
                                        run_in_child, time_calls,
+                                       time_interleaved_steps,
                                        time_training_step, write_results)
 from mst_mm.utils.flops import peak_tflops
 
@@ -87,6 +91,12 @@ def parse_args(argv=None):
         help='interleaved repetitions of all variants (ratios: median '
         'over rounds)')
     parser.add_argument(
+        '--interleave',
+        choices=('processes', 'steps'),
+        default='processes',
+        help='alternate variants by process (each its own, with its peak '
+        'memory; default) or by step (all in one process)')
+    parser.add_argument(
         '--peak-tflops',
         type=float,
         help='the device\'s dense bf16 peak for the MFU (default: known '
@@ -104,6 +114,9 @@ def parse_args(argv=None):
                      f'{args.pipeline} (same flags)')
     if args.rounds < 1:
         parser.error(f'--rounds {args.rounds}: must be >= 1')
+    if args.interleave == 'steps' and args.rounds > 1:
+        parser.error(f'--rounds {args.rounds} with --interleave steps: the '
+                     'steps alternate already; use --iters for more')
     if args.peak_tflops is not None and args.peak_tflops <= 0:
         parser.error(f'--peak-tflops {args.peak_tflops}: must be > 0')
     return check_benchmark_args(parser, args, 128 if args.inference else 64)
@@ -162,21 +175,40 @@ def run_rounds(args):
     return runs
 
 
+def run_interleaved_steps(args):
+    """All variants in one child, alternating step by step; returns
+    {variant: [result per timed step]}, as :func:`run_rounds` does per
+    round."""
+    variants = list(dict.fromkeys(args.variants))
+    timed = run_in_child(time_interleaved_steps, (args, variants),
+                         'interleaved benchmark of ' + ', '.join(variants))
+    return {
+        v: [
+            dict(
+                step_ms=ms, peak_mib=None, gflop_per_step=r['gflop_per_step'])
+            for ms in r['step_ms']
+        ]
+        for v, r in timed.items()
+    }
+
+
 def summarise(args, runs, device):
-    """Per variant: median step over rounds, worst peak memory, FLOPs and
-    MFU; per ratio of :data:`RATIOS`: the median of the rounds' ratios."""
+    """Per variant: median step over the samples (rounds, or steps with
+    ``--interleave steps``), worst peak memory, FLOPs and MFU; per ratio of
+    :data:`RATIOS`: the median of the samples' ratios."""
     peak = args.peak_tflops
     if peak is None and args.device == 'cuda':
         peak = peak_tflops(device)
     results = {}
     for variant, rounds in runs.items():
         step_ms = statistics.median(r['step_ms'] for r in rounds)
+        peaks = [r['peak_mib'] for r in rounds if r['peak_mib'] is not None]
         tflops = rounds[0]['gflop_per_step'] / step_ms  # GFLOP/ms = TFLOP/s
         results[variant] = dict(
             variant=variant,
             step_ms=step_ms,
-            step_ms_rounds=[r['step_ms'] for r in rounds],
-            peak_mib=max(r['peak_mib'] for r in rounds),
+            step_ms_samples=[r['step_ms'] for r in rounds],
+            peak_mib=max(peaks) if peaks else None,
             images_per_s=args.batch * 1000 / step_ms,
             gflop_per_step=rounds[0]['gflop_per_step'],
             achieved_tflops=tflops,
@@ -195,17 +227,22 @@ def main(argv=None):
     if args.inference:
         return main_inference(args)
     device = device_label(args.device)
-    results, ratios, peak = summarise(args, run_rounds(args), device)
+    runs = (
+        run_interleaved_steps(args)
+        if args.interleave == 'steps' else run_rounds(args))
+    results, ratios, peak = summarise(args, runs, device)
     print(f'\nMST training step, {args.config}\n{device}, batch '
           f'{args.batch}, 2 x {args.global_size}px + {args.num_local} x '
-          f'{args.local_size}px, median of {args.iters} steps, '
-          f'{args.rounds} round(s)\n')
+          f'{args.local_size}px, median of {args.iters} steps, ' +
+          ('interleaved step by step\n' if args.interleave ==
+           'steps' else f'{args.rounds} round(s)\n'))
     print(f'{"variant":<19}{"step (ms)":>11}{"im/s":>9}{"peak MiB":>10}'
           f'{"GFLOP":>9}{"TFLOP/s":>9}{"MFU":>7}')
     for r in results.values():
         mfu = f'{100 * r["mfu"]:.1f}%' if r['mfu'] is not None else '-'
+        peak_mib = f'{r["peak_mib"]:.0f}' if r['peak_mib'] else '-'
         print(f'{r["variant"]:<19}{r["step_ms"]:>11.1f}'
-              f'{r["images_per_s"]:>9.1f}{r["peak_mib"]:>10.0f}'
+              f'{r["images_per_s"]:>9.1f}{peak_mib:>10}'
               f'{r["gflop_per_step"]:>9.1f}{r["achieved_tflops"]:>9.3f}'
               f'{mfu:>7}')
     if peak is None:

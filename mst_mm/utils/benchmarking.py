@@ -138,14 +138,12 @@ def variant_model_cfg(cfg, variant: str):
     return model
 
 
-def time_training_step(args, variant: str, queue) -> None:
-    """Time one training step of ``variant`` (EMA + teacher forward +
-    student forward/backward + per-parameter clipping + optimizer step) on
-    random views of the configured sizes; runs in a child process
-    (:func:`run_in_child`) and puts the median/min step ms, the images per
-    second, the peak memory (CUDA max allocated, or the process's peak
-    RSS on CPU) and the step's model FLOPs (:func:`count_flops`, one more
-    step after the timed ones) on ``queue``."""
+def build_training_step(args, variant: str):
+    """Build ``variant``'s model and optimizer from ``args.config`` on
+    ``args.device``; returns ``(step, views)``: ``step(views())`` is one
+    training step (EMA + teacher forward + student forward/backward +
+    per-parameter clipping + optimizer step) on fresh random views of the
+    configured sizes."""
     from mmengine.config import Config
     from mmengine.logging import MessageHub
     from mmengine.model import revert_sync_batchnorm
@@ -156,7 +154,6 @@ def time_training_step(args, variant: str, queue) -> None:
     import mst_mm  # noqa: F401
     from mst_mm.engine import register_per_parameter_clipping
     from mst_mm.utils import init_weights_quietly
-    from mst_mm.utils.flops import count_flops
 
     init_default_scope('mmpretrain')
     torch.manual_seed(0)
@@ -192,6 +189,19 @@ def time_training_step(args, variant: str, queue) -> None:
         optim_wrapper.update_params(
             sum(v for k, v in losses.items() if 'loss' in k))
 
+    return step, views
+
+
+def time_training_step(args, variant: str, queue) -> None:
+    """Time ``variant``'s training step (:func:`build_training_step`) in a
+    child process (:func:`run_in_child`); puts the median/min step ms, the
+    images per second, the peak memory (CUDA max allocated, or the
+    process's peak RSS on CPU) and the step's model FLOPs
+    (:func:`count_flops`, one more step after the timed ones) on
+    ``queue``."""
+    from mst_mm.utils.flops import count_flops
+    step, views = build_training_step(args, variant)
+    device = torch.device(args.device)
     times = time_calls(step, args.warmup, args.iters, device, views)
     if device.type == 'cuda':
         peak_mib = torch.cuda.max_memory_allocated() / 2**20
@@ -206,3 +216,29 @@ def time_training_step(args, variant: str, queue) -> None:
             peak_mib=peak_mib,
             gflop_per_step=flops / 1e9,
             images_per_s=args.batch / statistics.median(times)))
+
+
+def time_interleaved_steps(args, variants, queue) -> None:
+    """All ``variants`` in one child process, one step each in turn, the
+    order rotating every iteration, so that a machine whose speed drifts
+    (a shared one) slows both sides of each ratio alike. Puts
+    ``{variant: dict(step_ms=[ms of each timed step], gflop_per_step=...)}``
+    on ``queue``; no peak memory, as the variants share the process."""
+    from mst_mm.utils.flops import count_flops
+    variants = list(variants)
+    built = {v: build_training_step(args, v) for v in variants}
+    step_ms = {v: [] for v in variants}
+    for i in range(args.warmup + args.iters):
+        k = i % len(variants)
+        for variant in variants[k:] + variants[:k]:
+            step, views = built[variant]
+            seconds = time_calls(step, 0, 1, args.device, views)[0]
+            if i >= args.warmup:
+                step_ms[variant].append(1000 * seconds)
+    queue.put({
+        v:
+        dict(
+            step_ms=step_ms[v],
+            gflop_per_step=count_flops(lambda: step(views())) / 1e9)
+        for v, (step, views) in built.items()
+    })

@@ -27,14 +27,14 @@ def run_tool(tool, args, repo_root, env):
 
 @pytest.fixture
 def run(tmp_path, repo_root, subprocess_env):
-    """``run(args, tool='benchmark')``: the tool on CPU, 1 iteration; its
-    saved JSON and its stdout."""
+    """``run(args, tool='benchmark')``: the tool on CPU, 1 iteration unless
+    ``args`` say otherwise (they come last); its saved JSON and stdout."""
 
     def bench(args, tool='benchmark'):
         out = str(tmp_path / 'bench.json')
         proc = run_tool(tool, [
-            *args, '--device', 'cpu', '--iters', '1', '--warmup', '1', '--out',
-            out
+            '--device', 'cpu', '--iters', '1', '--warmup', '1', '--out', out,
+            *args
         ], repo_root, subprocess_env)
         assert proc.returncode == 0, proc.stderr[-3000:]
         with open(out) as f:
@@ -103,6 +103,30 @@ def test_rounds_interleave_the_variants_and_take_median_ratios(
     assert results['mst']['achieved_tflops'] == pytest.approx(0.02)
     assert results['mst']['mfu'] == pytest.approx(0.2)
     assert peak == 0.1
+
+
+def test_step_interleaving_runs_all_variants_in_one_process(run):
+    """``--interleave steps``: one sample per timed step and variant, ratios
+    from per-step pairs, FLOPs still counted, no peak memory."""
+    saved, stdout = run([
+        '--config', 'tests/data/configs/mst_tiny.py', '--batch', '2',
+        '--global-size', '32', '--local-size', '16', '--num-local', '2',
+        '--interleave', 'steps', '--iters', '3', '--variants', 'mst',
+        'mst-no-mask'
+    ])
+    results = saved['results']
+    assert set(results) == {'mst', 'mst-no-mask'}
+    for r in results.values():
+        assert len(r['step_ms_samples']) == 3 and r['peak_mib'] is None
+        assert r['gflop_per_step'] > 0
+    assert results['mst']['gflop_per_step'] > (
+        results['mst-no-mask']['gflop_per_step'])
+    pairs = [
+        a / b for a, b in zip(results['mst']['step_ms_samples'],
+                              results['mst-no-mask']['step_ms_samples'])
+    ]
+    assert saved['ratios']['masker'] == pytest.approx(sorted(pairs)[1])
+    assert 'interleaved step by step' in stdout
 
 
 def test_benchmark_refuses_bad_rounds_and_peak(load_tool, capsys):
