@@ -213,13 +213,19 @@ def summarise(args, runs, device):
             gflop_per_step=rounds[0]['gflop_per_step'],
             achieved_tflops=tflops,
             mfu=tflops / peak if peak else None)
-    ratios = {}
+    ratios, spread = {}, {}
     for name, num, den, _, _ in RATIOS:
         if num in runs and den in runs:
-            ratios[name] = statistics.median(
+            samples = [
                 a['step_ms'] / b['step_ms']
-                for a, b in zip(runs[num], runs[den]))
-    return results, ratios, peak
+                for a, b in zip(runs[num], runs[den])
+            ]
+            ratios[name] = statistics.median(samples)
+            # The quartiles say whether a difference is resolved at all.
+            spread[name] = (
+                statistics.quantiles(samples, n=4)[::2]
+                if len(samples) > 1 else [samples[0]] * 2)
+    return results, ratios, spread, peak
 
 
 def main(argv=None):
@@ -230,7 +236,7 @@ def main(argv=None):
     runs = (
         run_interleaved_steps(args)
         if args.interleave == 'steps' else run_rounds(args))
-    results, ratios, peak = summarise(args, runs, device)
+    results, ratios, spread, peak = summarise(args, runs, device)
     print(f'\nMST training step, {args.config}\n{device}, batch '
           f'{args.batch}, 2 x {args.global_size}px + {args.num_local} x '
           f'{args.local_size}px, median of {args.iters} steps, ' +
@@ -250,15 +256,17 @@ def main(argv=None):
     print()
     for name, num, den, what, target in RATIOS:
         if name in ratios:
+            low, high = spread[name]
             print(f'{what}: {num} / {den} = {ratios[name]:.3f} '
-                  f'(target {target})')
+                  f'(quartiles {low:.3f}-{high:.3f}; target {target})')
     write_results(
         args.out,
         args,
         device=device,
         peak_tflops=peak,
         results=results,
-        ratios=ratios)
+        ratios=ratios,
+        ratio_quartiles=spread)
     return results, ratios
 
 

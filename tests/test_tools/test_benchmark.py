@@ -96,9 +96,11 @@ def test_rounds_interleave_the_variants_and_take_median_ratios(
         'mst', 'mst-no-mask', 'dino', 'mst-no-mask', 'dino', 'mst', 'dino',
         'mst', 'mst-no-mask'
     ]
-    results, ratios, peak = benchmark.summarise(args, runs, 'CPU')
+    results, ratios, spread, peak = benchmark.summarise(args, runs, 'CPU')
     assert ratios['masker'] == pytest.approx(2.)  # median of 2, 3, 1
     assert ratios['mst_vs_dino'] == pytest.approx(1.)  # median of 1, 3, 1
+    # statistics.quantiles' default (exclusive) quartiles of 1, 2, 3
+    assert spread['masker'] == pytest.approx([1., 3.])
     assert results['mst']['step_ms'] == 100.
     assert results['mst']['achieved_tflops'] == pytest.approx(0.02)
     assert results['mst']['mfu'] == pytest.approx(0.2)
