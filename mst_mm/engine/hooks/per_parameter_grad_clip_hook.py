@@ -1,4 +1,4 @@
-from typing import Iterable, Optional
+from typing import Iterable, Optional, Union
 
 import torch
 from mmengine.hooks import Hook
@@ -7,7 +7,7 @@ from mmpretrain.registry import HOOKS
 
 @torch.no_grad()
 def clip_grad_per_parameter(params: Iterable[torch.Tensor],
-                            max_norm: float) -> None:
+                            max_norm: Union[float, torch.Tensor]) -> None:
     """Rescale each parameter's gradient on its own, in place:
     ``g <- g * min(1, max_norm / (||g|| + 1e-6))`` (DINO's
     ``clip_gradients``). Parameters without a gradient are skipped."""
@@ -23,7 +23,8 @@ def register_per_parameter_clipping(optimizer: torch.optim.Optimizer,
                                     max_norm: float):
     """Clip every parameter's gradient (:func:`clip_grad_per_parameter`)
     right before each ``optimizer.step()``, i.e. after ``AmpOptimWrapper``
-    has unscaled the gradients.
+    has unscaled the gradients, or, for an optimizer that unscales in its
+    own kernel (``fused=True``), in the gradients' scale.
 
     Returns:
         The hook's handle; ``handle.remove()`` stops the clipping.
@@ -33,8 +34,15 @@ def register_per_parameter_clipping(optimizer: torch.optim.Optimizer,
                          f'{max_norm} must be > 0')
 
     def clip_grads(optimizer, args, kwargs):
+        # An optimizer that unscales inside its own kernel (fused AdamW under
+        # a GradScaler, also AmpOptimWrapper's bf16 one) still holds the
+        # scaled gradients here: GradScaler skips unscale_ and hands it the
+        # scale as `grad_scale`. Clipping commutes with the scale, so clip
+        # the scaled gradients to max_norm * scale.
+        scale = getattr(optimizer, 'grad_scale', None)
+        limit = max_norm if scale is None else max_norm * scale
         for group in optimizer.param_groups:
-            clip_grad_per_parameter(group['params'], max_norm)
+            clip_grad_per_parameter(group['params'], limit)
 
     return optimizer.register_step_pre_hook(clip_grads)
 
