@@ -16,9 +16,11 @@ class CachedSampleDataset(Dataset):
     preprocessor and the model do the same work, while loading costs a copy
     once a sample is cached. An epoch has as many iterations as with
     ``dataset`` itself. Sample ``i`` is ``dataset[i % num_cached]``,
-    computed on its first request in each worker process (so the first
-    batches of every worker still pay for decoding) and deep-copied on every
-    request, so that nothing downstream modifies the cached copy.
+    computed once when the wrapper is built (in the main process, so the
+    loader's workers start with the whole cache: filled lazily, a shuffled
+    sampler would make each worker decode for several batches) and
+    deep-copied on every request, so that nothing downstream modifies the
+    cached copy.
 
     Example::
 
@@ -52,7 +54,7 @@ class CachedSampleDataset(Dataset):
                 f'({type(dataset).__name__})')
         self.dataset = dataset
         self.num_cached = num_cached
-        self._cache = {}
+        self._cache = [dataset[i] for i in range(num_cached)]
 
     @property
     def metainfo(self) -> dict:
@@ -66,10 +68,7 @@ class CachedSampleDataset(Dataset):
         if not -len(self) <= idx < len(self):
             raise IndexError(f'CachedSampleDataset: index {idx} out of range '
                              f'for {len(self)} samples')
-        key = idx % len(self) % self.num_cached
-        if key not in self._cache:
-            self._cache[key] = self.dataset[key]
-        return copy.deepcopy(self._cache[key])
+        return copy.deepcopy(self._cache[idx % len(self) % self.num_cached])
 
     def __repr__(self) -> str:
         return (f'{type(self).__name__}(num_cached={self.num_cached}, '

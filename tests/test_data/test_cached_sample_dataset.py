@@ -69,3 +69,20 @@ def test_refuses_a_bad_number_of_cached_samples(tiny_image_folder, num_cached):
             match=(rf'num_cached={num_cached!r}, expected an int from 1 to '
                    r"the wrapped dataset's 8 samples \(CustomDataset\)")):
         build(tiny_image_folder, [], num_cached=num_cached)
+
+
+def _no_pipeline(results):
+    raise AssertionError('the pipeline ran after the cache was built')
+
+
+def test_the_cache_is_full_before_any_worker_starts(tiny_image_folder):
+    """Built in the main process with every sample cached, so the loader's
+    workers (copies of it) never run the pipeline, whatever order a
+    shuffled sampler asks in."""
+    import pickle
+    cached = build(tiny_image_folder, [RANDOM_CROP], num_cached=4)
+    worker_copy = pickle.loads(pickle.dumps(cached))
+    worker_copy.dataset.pipeline = _no_pipeline
+    for idx in (7, 2, 5, 0, 3):
+        assert torch.equal(worker_copy[idx]['inputs'],
+                           cached[idx % 4]['inputs'])

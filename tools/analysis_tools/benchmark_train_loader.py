@@ -70,7 +70,8 @@ def parse_args(argv=None):
         '--warmup',
         type=int,
         help='untimed first iterations per run '
-        '(default: workers + 2: every worker caches its first batch)')
+        '(default: workers + 2: every worker starts up and fills its '
+        'first prefetched batches)')
     parser.add_argument(
         '--rounds', type=int, default=3, help='runs per mode, alternating')
     parser.add_argument(
