@@ -223,7 +223,7 @@ def summarise(args, runs, device):
             ratios[name] = statistics.median(samples)
             # The quartiles say whether a difference is resolved at all.
             spread[name] = (
-                statistics.quantiles(samples, n=4)[::2]
+                statistics.quantiles(samples, n=4, method='inclusive')[::2]
                 if len(samples) > 1 else [samples[0]] * 2)
     return results, ratios, spread, peak
 

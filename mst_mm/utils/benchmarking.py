@@ -128,6 +128,10 @@ def variant_model_cfg(cfg, variant: str):
                          f'one of {VARIANTS + LEVERS}')
     model = cfg.model
     if variant == 'mst-channels-last':
+        if model.get('neck') is None:
+            raise ValueError(
+                f'benchmark variant {variant!r}: the config\'s model has no '
+                'decoder (model.neck is None) to put in channels-last format')
         model.neck.channels_last = True
     if variant in ('mst-no-mask', 'dino'):
         model.masker = None
@@ -143,7 +147,8 @@ def build_training_step(args, variant: str):
     ``args.device``; returns ``(step, views)``: ``step(views())`` is one
     training step (EMA + teacher forward + student forward/backward +
     per-parameter clipping + optimizer step) on fresh random views of the
-    configured sizes."""
+    configured sizes; ``step.model`` and ``step.optim_wrapper`` are what it
+    trains."""
     from mmengine.config import Config
     from mmengine.logging import MessageHub
     from mmengine.model import revert_sync_batchnorm
@@ -189,6 +194,7 @@ def build_training_step(args, variant: str):
         optim_wrapper.update_params(
             sum(v for k, v in losses.items() if 'loss' in k))
 
+    step.model, step.optim_wrapper = model, optim_wrapper  # to inspect
     return step, views
 
 

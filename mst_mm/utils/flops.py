@@ -17,8 +17,10 @@ aten = torch.ops.aten
 
 # Dense (no sparsity) bf16/fp16 tensor-core peaks in TFLOP/s, from the
 # vendors' data sheets, matched against torch.cuda.get_device_name().
-# More specific names first: 'H100 PCIe' before 'H100'.
+# More specific names first: 'H100 PCIe' and 'H100 NVL' before 'H100'.
 PEAK_TFLOPS_BF16 = (
+    ('H200 NVL', 835.0),
+    ('H100 NVL', 835.0),
     ('H200', 989.5),
     ('H100 PCIe', 756.0),
     ('H100', 989.5),  # SXM

@@ -58,3 +58,15 @@ def test_channels_last_decoder_computes_the_same_image_and_gradients():
         plain.out_conv.weight.grad,
         rtol=1e-4,
         atol=1e-4)
+
+
+def test_token_maps_already_run_the_decoder_channels_last():
+    """Why the channels-last lever changes little: a backbone's map is its
+    (B, L, C) tokens transposed, NHWC in memory, and the convolutions keep
+    that layout with or without the option."""
+    decoder = GlobalImageDecoder(in_channels=8, patch_size=4, channels=(8, 8))
+    tokens = torch.randn(2, 25, 8)
+    featmap = tokens.transpose(1, 2).reshape(2, 8, 5, 5)
+    assert featmap.is_contiguous(memory_format=torch.channels_last)
+    out = decoder.stages[0](featmap)
+    assert out.is_contiguous(memory_format=torch.channels_last)

@@ -42,6 +42,7 @@ def test_deit_small_forward_is_4_6_gmac():
 def test_peak_table_tells_h100_variants_apart():
     assert peak_tflops('NVIDIA H100 80GB HBM3') == 989.5
     assert peak_tflops('NVIDIA H100 PCIe') == 756.0
+    assert peak_tflops('NVIDIA H100 NVL') == 835.0
     assert peak_tflops('NVIDIA H200') == 989.5
     assert peak_tflops('NVIDIA A100-SXM4-80GB') == 312.0
     assert peak_tflops('Some Future GPU') is None

@@ -31,10 +31,12 @@ class GlobalImageDecoder(BaseModule):
             paper's multi-GPU setting (Appendix C). Defaults to BN.
         act_cfg (dict): Activation. Defaults to ReLU.
         upsample_mode (str): ``nn.Upsample`` mode. Defaults to 'bilinear'.
-        channels_last (bool): Keep the weights and feature maps in
-            channels-last (NHWC) memory format, the layout tensor-core
-            convolutions run in (otherwise cuDNN transposes every map).
-            The same numbers either way. Defaults to False.
+        channels_last (bool): Keep the weights in channels-last (NHWC)
+            memory format and make the input so. The backbones' maps are
+            transposed tokens, already NHWC in memory, and PyTorch's
+            convolutions follow their input's layout, so this changes the
+            weights' layout only (and the layout of an NCHW input from
+            elsewhere). The same numbers either way. Defaults to False.
         init_cfg (dict, optional): Initialisation config.
     """
 
