@@ -1,6 +1,7 @@
 """tools/benchmark.py and tools/analysis_tools/benchmark_{pipeline,
 train_loader}.py run and report (no timing is asserted here)."""
 import json
+import os
 import os.path as osp
 import subprocess
 import sys
@@ -196,6 +197,74 @@ def test_dino_reference_pipeline_makes_dinos_ten_crops(load_tool, jpeg_folder):
     assert min(c.min() for c in crops) < -0.5
 
 
+def test_dino_reference_pipeline_has_dinos_parameters(load_tool):
+    """DataAugmentationDINO's numbers, view by view: crop scales (bicubic),
+    flip 0.5, jitter 0.8 of (0.4, 0.4, 0.2, 0.1), grey 0.2, blur 1.0 / 0.1
+    / 0.5, solarize 0.2 on the second global view only."""
+    from torchvision import transforms as T
+    views = load_tool(PIPELINE).DINOReferencePipeline(num_local=8).views
+    assert len(views) == 10
+
+    def describe(view):
+        out = []
+        for t in view.transforms:
+            if isinstance(t, T.RandomResizedCrop):
+                out.append(('crop', t.size[0], t.scale, t.interpolation))
+            elif isinstance(t, T.RandomHorizontalFlip):
+                out.append(('flip', t.p))
+            elif isinstance(t, T.RandomGrayscale):
+                out.append(('grey', t.p))
+            elif isinstance(t, T.RandomApply):
+                inner = t.transforms[0]
+                if isinstance(inner, T.ColorJitter):
+                    out.append(('jitter', t.p, inner.brightness,
+                                inner.contrast, inner.saturation, inner.hue))
+                else:  # blur or solarize, told apart by their effect
+                    out.append(('apply', t.p))
+            elif isinstance(t, T.Normalize):
+                out.append(('normalise', tuple(t.mean), tuple(t.std)))
+        return out
+
+    bicubic = T.InterpolationMode.BICUBIC
+    jitter = ('jitter', 0.8, (0.6, 1.4), (0.6, 1.4), (0.8, 1.2), (-0.1, 0.1))
+    norm = ('normalise', (0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+    common = [('flip', 0.5), jitter, ('grey', 0.2)]
+    assert describe(views[0]) == [('crop', 224, (0.4, 1.0), bicubic), *common,
+                                  ('apply', 1.0), norm]
+    assert describe(views[1]) == [('crop', 224, (0.4, 1.0), bicubic), *common,
+                                  ('apply', 0.1), ('apply', 0.2), norm]
+    for view in views[2:]:
+        assert describe(view) == [('crop', 96, (0.05, 0.4), bicubic), *common,
+                                  ('apply', 0.5), norm]
+
+
+def test_pipeline_benchmark_takes_images_from_subfolders_up_to_a_cap(
+        load_tool, jpeg_folder, tmp_path):
+    """A class-folder tree (ImageNet's train/) works; --num-images keeps a
+    50,000-image folder from taking hours (the first N, sorted)."""
+    import shutil
+    tool = load_tool(PIPELINE)
+    tree = tmp_path / 'tree'
+    for cls in ('b', 'a'):
+        shutil.copytree(jpeg_folder, tree / cls)
+    files = tool.image_files(str(tree), 0)
+    assert len(files) == 8 and files == sorted(files)
+    assert tool.image_files(str(tree), 3) == files[:3]
+    assert all('/a/' in f for f in files[:4])
+    (tmp_path / 'empty' / 'sub').mkdir(parents=True)
+    with pytest.raises(FileNotFoundError, match='empty: no images'):
+        tool.image_files(str(tmp_path / 'empty'), 0)
+
+
+def test_pipeline_benchmark_refuses_views_other_than_the_configs(
+        load_tool, jpeg_folder):
+    """The device side and the step both use the config's views; a flag
+    that says otherwise would pair different work."""
+    tool = load_tool(PIPELINE)
+    with pytest.raises(ValueError, match='--num-local 2: this benchmark'):
+        tool.main([jpeg_folder, '--num-local', '2', '--device', 'cpu'])
+
+
 def test_pipeline_benchmark_refuses_a_config_without_the_fast_path(
         repo_root, subprocess_env, jpeg_folder):
     proc = run_tool(PIPELINE, [
@@ -363,3 +432,34 @@ def test_lever_variants_build_what_they_name():
     variant_model_cfg(cfg, 'dino')  # in place: the decoder is gone
     with pytest.raises(ValueError, match='no decoder'):
         variant_model_cfg(cfg, 'mst-channels-last')
+
+
+def test_gpu_benchmark_script_commands_parse_with_their_tools(
+        repo_root, load_tool, jpeg_folder, tmp_path, monkeypatch):
+    """Every command benchmark_gpu.sh would run (DRY_RUN=1 prints them)
+    is accepted by its tool's own argument parser (on CPU: --device cuda
+    read as cpu), so a renamed flag fails here, not on a rented GPU."""
+    import shlex
+    script = osp.join(repo_root, 'tools/analysis_tools/benchmark_gpu.sh')
+    proc = subprocess.run([
+        'bash', script, jpeg_folder,
+        str(tmp_path / 'out'), 'step', 'mfu', 'pipeline', 'loader', 'inference'
+    ],
+                          cwd=repo_root,
+                          env=dict(os.environ, DRY_RUN='1'),
+                          capture_output=True,
+                          text=True,
+                          timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    commands = [shlex.split(line) for line in proc.stdout.splitlines()]
+    assert [c[1] for c in commands] == [
+        'tools/benchmark.py', 'tools/benchmark.py', PIPELINE_SCRIPT,
+        'tools/analysis_tools/benchmark_train_loader.py', 'tools/benchmark.py'
+    ]
+    monkeypatch.chdir(repo_root)
+    for command in commands:
+        tool = load_tool(command[1][len('tools/'):-len('.py')])
+        argv = ['cpu' if a == 'cuda' else a for a in command[2:]]
+        args = tool.parse_args(argv)
+        assert args.out.startswith(str(tmp_path / 'out'))
+    assert not (tmp_path / 'out').exists()

@@ -20,7 +20,8 @@
 #     inference tools/benchmark.py --inference (Table 1's im/s)
 #
 # Environment: PYTHON (default .venv/bin/python), ROUNDS (step, default 2),
-# LOADER_ITERS (loader, default 200), LOADER_ROUNDS (default 1).
+# LOADER_ITERS (loader, default 200), LOADER_ROUNDS (default 1), DRY_RUN=1
+# (print the commands, run and write nothing).
 # Each part stops the script at its first error (set -e); the JSON files of
 # the parts before it stay in OUT_DIR.
 set -euo pipefail
@@ -50,35 +51,44 @@ for part in $PARTS; do
         ;;
     esac
 done
-mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1
 
+run() {
+    if [[ -n ${DRY_RUN:-} ]]; then
+        printf '%q ' "$@"
+        echo
+    else
+        "$@"
+    fi
+}
+[[ -n ${DRY_RUN:-} ]] || mkdir -p "$OUT"
+
 for part in $PARTS; do
-    echo "=== $part ($(date +%T))"
+    [[ -n ${DRY_RUN:-} ]] || echo "=== $part ($(date +%T))"
     case $part in
     step)
-        "$PYTHON" tools/benchmark.py --device cuda --batch 64 \
+        run "$PYTHON" tools/benchmark.py --device cuda --batch 64 \
             --rounds "${ROUNDS:-2}" --variants mst mst-no-mask dino \
             mst-fused-adamw mst-channels-last --out "$OUT/step_b64.json"
         ;;
     mfu)
-        "$PYTHON" tools/benchmark.py --device cuda --batch 128 \
+        run "$PYTHON" tools/benchmark.py --device cuda --batch 128 \
             --variants mst --out "$OUT/step_b128.json"
         ;;
     pipeline)
-        "$PYTHON" tools/analysis_tools/benchmark_pipeline.py "$DIR" \
+        run "$PYTHON" tools/analysis_tools/benchmark_pipeline.py "$DIR" \
             --device cuda --batch 64 --rounds 3 --with-step \
             --out "$OUT/pipeline_b64.json"
         ;;
     loader)
-        "$PYTHON" tools/analysis_tools/benchmark_train_loader.py "$CONFIG" \
+        run "$PYTHON" tools/analysis_tools/benchmark_train_loader.py "$CONFIG" \
             "$DIR" --batch 128 --workers 10 --iters "${LOADER_ITERS:-200}" \
             --rounds "${LOADER_ROUNDS:-1}" --out "$OUT/train_loader_b128.json"
         ;;
     inference)
-        "$PYTHON" tools/benchmark.py --device cuda --inference \
+        run "$PYTHON" tools/benchmark.py --device cuda --inference \
             --out "$OUT/inference_b128.json"
         ;;
     esac
 done
-echo "=== done ($(date +%T)): $OUT"
+[[ -n ${DRY_RUN:-} ]] || echo "=== done ($(date +%T)): $OUT"

@@ -18,6 +18,7 @@ tools/benchmark.py does) and reports the augmentation's share of it::
         --batch 64 --with-step
 """
 import argparse
+import copy
 import os
 import os.path as osp
 import statistics
@@ -31,6 +32,8 @@ from mst_mm.utils.benchmarking import (add_benchmark_args,
                                        time_training_step, write_results)
 
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.webp')
+# The two input paths: the config's pipeline of each.
+PATHS = dict(cpu='train_pipeline', fast='fast_train_pipeline')
 
 
 def parse_args(argv=None):
@@ -43,14 +46,72 @@ def parse_args(argv=None):
         default=3,
         help='alternating passes over DIR per path')
     parser.add_argument(
+        '--num-images',
+        type=int,
+        default=88,
+        help='time the first N images of DIR and its subfolders, sorted '
+        '(default 88, as the issue; 0: all)')
+    parser.add_argument(
         '--with-step',
         action='store_true',
         help='also time an MST training step at --batch and report the '
         'device-side augmentation as a fraction of it')
+    # The views are the config's (see config_view_sizes); these flags may
+    # only restate them.
+    parser.set_defaults(global_size=None, local_size=None, num_local=None)
     args = parser.parse_args(argv)
     if not osp.isdir(args.images):
         parser.error(f'{args.images}: not a directory')
-    return check_benchmark_args(parser, args)
+    if args.num_images < 0:
+        parser.error(f'--num-images {args.num_images}: must be >= 0')
+    unset = [
+        name for name in ('global_size', 'local_size', 'num_local')
+        if getattr(args, name) is None
+    ]
+    for name in unset:  # check_benchmark_args checks the given ones
+        setattr(args, name, 1)
+    args = check_benchmark_args(parser, args)
+    for name in unset:  # main() takes them from the config
+        setattr(args, name, None)
+    return args
+
+
+def config_view_sizes(cfg):
+    """The crop size of each view of the config's fast path (its
+    ``MultiView`` step), e.g. [224, 224, 96, ..., 96]: the views the
+    device-side augmentation, the DINO reference and the step all use.
+
+    Raises:
+        KeyError: the config lacks one of the two paths' pipelines."""
+    for key in PATHS.values():
+        if key not in cfg:
+            raise KeyError(
+                f'the config has no {key!r} (see '
+                'configs/pretrain/_base_/datasets/mst_multicrop.py)')
+    multi_view = [
+        t for t in cfg.fast_train_pipeline if t.get('type') == 'MultiView'
+    ]
+    if len(multi_view) != 1:
+        raise KeyError('the config\'s fast_train_pipeline has no MultiView '
+                       'step to read the view sizes from')
+    sizes = []
+    for num, view in zip(multi_view[0].num_views, multi_view[0].transforms):
+        crop = [t for t in view if t.type == 'RandomResizedCrop'][0]
+        sizes += [crop.scale] * num
+    return sizes
+
+
+def image_files(folder, num_images):
+    """The first ``num_images`` (0: all) images of ``folder`` and its
+    subfolders, in sorted order."""
+    files = sorted(
+        osp.join(root, f) for root, _, names in os.walk(folder) for f in names
+        if f.lower().endswith(IMAGE_EXTENSIONS))
+    if not files:
+        raise FileNotFoundError(f'{folder}: no images '
+                                f'({", ".join(IMAGE_EXTENSIONS)}) in it or '
+                                'its subfolders')
+    return files[:num_images] if num_images else files
 
 
 class DINOReferencePipeline:
@@ -117,15 +178,8 @@ def time_loader_paths(cfg, files, rounds):
     init_default_scope('mmpretrain')
     torch.set_num_threads(1)
     cv2.setNumThreads(1)
-    paths = dict(cpu='train_pipeline', fast='fast_train_pipeline')
-    for key in paths.values():
-        if key not in cfg:
-            raise KeyError(
-                f'the config has no {key!r} (see '
-                'configs/pretrain/_base_/datasets/mst_multicrop.py)')
-    pipelines = {k: Compose(cfg[v]) for k, v in paths.items()}
-    pipelines['dino'] = DINOReferencePipeline(
-        sum(cfg.fast_train_pipeline[1].num_views) - 2)
+    pipelines = {k: Compose(cfg[v]) for k, v in PATHS.items()}
+    pipelines['dino'] = DINOReferencePipeline(len(config_view_sizes(cfg)) - 2)
     for pipeline in pipelines.values():  # warm-up: imports, caches
         pipeline(dict(img_path=files[0]))
     cpu_s = dict.fromkeys(pipelines, 0.)
@@ -155,11 +209,7 @@ def time_device_side(args, cfg):
     import mst_mm  # noqa: F401
     init_default_scope('mmpretrain')
     pre_cfg = cfg.fast_data_preprocessor
-    sizes = []
-    for num, view in zip(cfg.fast_train_pipeline[1].num_views,
-                         cfg.fast_train_pipeline[1].transforms):
-        crop = [t for t in view if t.type == 'RandomResizedCrop'][0]
-        sizes += [crop.scale] * num
+    sizes = config_view_sizes(cfg)
     gen = torch.Generator().manual_seed(0)
     views = [
         torch.randint(
@@ -189,14 +239,22 @@ def time_device_side(args, cfg):
 
 def main(argv=None):
     from mmengine.config import Config
-    args = parse_args(argv)
+    given = parse_args(argv)
+    args = copy.copy(given)
     cfg = Config.fromfile(args.config)
-    files = sorted(
-        osp.join(args.images, f) for f in os.listdir(args.images)
-        if f.lower().endswith(IMAGE_EXTENSIONS))
-    if not files:
-        raise FileNotFoundError(f'{args.images}: no images '
-                                f'({", ".join(IMAGE_EXTENSIONS)})')
+    sizes = config_view_sizes(cfg)
+    # The step of --with-step runs on the config's views too.
+    views = dict(
+        global_size=sizes[0], local_size=sizes[-1], num_local=len(sizes) - 2)
+    for name, value in views.items():
+        flag = getattr(given, name)
+        if flag is not None and flag != value:
+            raise ValueError(
+                f'--{name.replace("_", "-")} {flag}: this benchmark times '
+                f'the views of {args.config} ({name} {value}); change the '
+                'config instead')
+        setattr(args, name, value)
+    files = image_files(args.images, args.num_images)
     loader = time_loader_paths(cfg, files, args.rounds)
     ratio = (
         loader['fast']['images_per_cpu_s'] / loader['cpu']['images_per_cpu_s'])
