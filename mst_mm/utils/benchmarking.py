@@ -3,8 +3,11 @@
 one measurement per child process, the timing loop, the device's name, the
 JSON they write and the MST/DINO training step."""
 import argparse
+import inspect
 import json
 import multiprocessing as mp
+import os
+import os.path as osp
 import resource
 import statistics
 import time
@@ -117,6 +120,41 @@ def write_results(out: Optional[str], args: argparse.Namespace,
             json.dump(dict(args=vars(args), **content), f, indent=2)
 
 
+def image_files(folder: str, num_images: int = 0) -> List[str]:
+    """The first ``num_images`` (0: all) images of ``folder`` and its
+    subfolders, sorted: the files mmpretrain's ``CustomDataset`` would
+    read (its extensions), so both pipeline benchmarks see the same images.
+
+    Raises:
+        FileNotFoundError: none there (the message names the folder).
+    """
+    from mmpretrain.datasets import CustomDataset
+    extensions = inspect.signature(
+        CustomDataset).parameters['extensions'].default
+    files = sorted(
+        osp.join(root, f)
+        for root, _, names in os.walk(folder, followlinks=True) for f in names
+        if f.lower().endswith(extensions))
+    if not files:
+        raise FileNotFoundError(
+            f'{folder}: no images (looked for {", ".join(extensions)} in it '
+            'and its subfolders)')
+    return files[:num_images] if num_images else files
+
+
+def optim_wrapper_for(optim_cfg, device: str):
+    """``optim_cfg`` as it can run on ``device``: mmengine's
+    ``AmpOptimWrapper`` needs a GPU, so on CPU it becomes a plain
+    ``OptimWrapper`` (fp32, no loss scale). Changes ``optim_cfg`` in place
+    and returns it."""
+    if torch.device(device).type == 'cpu' and optim_cfg.get(
+            'type') == 'AmpOptimWrapper':
+        optim_cfg.pop('dtype', None)
+        optim_cfg.pop('loss_scale', None)
+        optim_cfg.type = 'OptimWrapper'
+    return optim_cfg
+
+
 def variant_model_cfg(cfg, variant: str):
     """The model config of a training-step variant (:data:`VARIANTS`,
     :data:`LEVERS`): ``mst`` as configured, ``mst-no-mask`` without the
@@ -167,11 +205,7 @@ def build_training_step(args, variant: str):
     model = MODELS.build(variant_model_cfg(cfg, variant))
     init_weights_quietly(model)
     model = revert_sync_batchnorm(model).to(device).train()
-    optim_cfg = cfg.optim_wrapper.copy()
-    if device.type == 'cpu':  # AmpOptimWrapper needs a GPU
-        optim_cfg.pop('dtype', None)
-        optim_cfg.pop('loss_scale', None)
-        optim_cfg.type = 'OptimWrapper'
+    optim_cfg = optim_wrapper_for(cfg.optim_wrapper.copy(), device)
     if variant == 'mst-fused-adamw':
         optim_cfg.optimizer.fused = True
     optim_wrapper = build_optim_wrapper(model, optim_cfg)

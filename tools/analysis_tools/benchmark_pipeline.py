@@ -19,7 +19,6 @@ tools/benchmark.py does) and reports the augmentation's share of it::
 """
 import argparse
 import copy
-import os
 import os.path as osp
 import statistics
 import time
@@ -28,10 +27,9 @@ import torch
 
 from mst_mm.utils.benchmarking import (add_benchmark_args,
                                        check_benchmark_args, device_label,
-                                       run_in_child, time_calls,
+                                       image_files, run_in_child, time_calls,
                                        time_training_step, write_results)
 
-IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.webp')
 # The two input paths: the config's pipeline of each.
 PATHS = dict(cpu='train_pipeline', fast='fast_train_pipeline')
 
@@ -99,19 +97,6 @@ def config_view_sizes(cfg):
         crop = [t for t in view if t.type == 'RandomResizedCrop'][0]
         sizes += [crop.scale] * num
     return sizes
-
-
-def image_files(folder, num_images):
-    """The first ``num_images`` (0: all) images of ``folder`` and its
-    subfolders, in sorted order."""
-    files = sorted(
-        osp.join(root, f) for root, _, names in os.walk(folder) for f in names
-        if f.lower().endswith(IMAGE_EXTENSIONS))
-    if not files:
-        raise FileNotFoundError(f'{folder}: no images '
-                                f'({", ".join(IMAGE_EXTENSIONS)}) in it or '
-                                'its subfolders')
-    return files[:num_images] if num_images else files
 
 
 class DINOReferencePipeline:

@@ -29,8 +29,6 @@ temporary folder unless ``--work-dir`` is given::
 import argparse
 import copy
 import glob
-import inspect
-import json
 import math
 import os
 import os.path as osp
@@ -41,8 +39,10 @@ import tempfile
 
 import torch
 
-from mst_mm.utils.benchmarking import device_label, write_results
+from mst_mm.utils.benchmarking import (device_label, image_files,
+                                       optim_wrapper_for, write_results)
 from mst_mm.utils.tool_args import add_cfg_options, load_config
+from mst_mm.visualization.curves import read_scalars
 
 MODES = ('real', 'synthetic')
 TRAIN_SCRIPT = osp.join(osp.dirname(osp.abspath(__file__)), '..', 'train.py')
@@ -98,26 +98,6 @@ def parse_args(argv=None):
     return args
 
 
-def count_images(folder: str) -> int:
-    """The images mmpretrain's ``CustomDataset`` finds in ``folder`` (and
-    its subfolders).
-
-    Raises:
-        FileNotFoundError: none (the message names the folder).
-    """
-    from mmpretrain.datasets import CustomDataset
-    extensions = inspect.signature(CustomDataset).parameters['extensions']
-    extensions = extensions.default
-    count = sum(f.lower().endswith(extensions)
-                for _, _, files in os.walk(folder, followlinks=True)
-                for f in files)
-    if not count:
-        raise FileNotFoundError(
-            f'{folder}: no images (looked for {", ".join(extensions)} in it '
-            'and its subfolders)')
-    return count
-
-
 def benchmark_configs(cfg, folder: str, num_images: int, args) -> dict:
     """The two modes' configs: ``cfg`` training one epoch of
     ``warmup + iters`` iterations (or a few more when the folder is repeated)
@@ -156,12 +136,8 @@ def benchmark_configs(cfg, folder: str, num_images: int, args) -> dict:
         h for h in cfg.get('custom_hooks', [])
         if h['type'] not in SKIPPED_HOOKS
     ]
-    if (not torch.cuda.is_available()
-            and cfg.optim_wrapper.get('type') == 'AmpOptimWrapper'):
-        # mmengine's AmpOptimWrapper needs a GPU.
-        cfg.optim_wrapper.type = 'OptimWrapper'
-        cfg.optim_wrapper.pop('dtype', None)
-        cfg.optim_wrapper.pop('loss_scale', None)
+    optim_wrapper_for(cfg.optim_wrapper,
+                      'cuda' if torch.cuda.is_available() else 'cpu')
     configs = {}
     for mode in MODES:
         configs[mode] = copy.deepcopy(cfg)
@@ -196,8 +172,7 @@ def read_iterations(work_dir: str, warmup: int, iters: int) -> dict:
         raise FileNotFoundError(
             f'{work_dir}: expected one */vis_data/scalars.json, found '
             f'{len(files)}')
-    with open(files[0]) as f:
-        records = [json.loads(line) for line in f if line.strip()]
+    records = read_scalars(files[0])
     timed = [
         r for r in records
         if 'time' in r and warmup < r['step'] <= warmup + iters
@@ -228,7 +203,7 @@ def summarise(runs: list, batch: int) -> dict:
 def main(argv=None):
     args = parse_args(argv)
     cfg = load_config(args.config, args.cfg_options)
-    num_images = count_images(args.images)
+    num_images = len(image_files(args.images))
     loader = cfg.train_dataloader
     args.batch = args.batch or loader.batch_size
     args.workers = (
